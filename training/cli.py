@@ -1,0 +1,123 @@
+"""The `claims` command: a thin typer layer over typed functions that the tests call directly."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from training import annotations, interchange
+from training.errors import InputError
+from training.paths import ANNOTATIONS_DIR, SCHEMA_PATH, SEEDS_DIR
+from training.schema import load_schema
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+err = Console(stderr=True)
+out = Console()
+
+
+def reports_input_errors(fn):
+    """Turn bad input into one clear message per problem and exit code 1, no traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except InputError as e:
+            for problem in e.problems:
+                typer.echo(f"error: {problem}", err=True)
+            typer.echo(f"{len(e.problems)} problem(s) found", err=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+SchemaOpt = Annotated[Path, typer.Option("--schema", help="Label schema YAML.")]
+
+
+@app.command()
+@reports_input_errors
+def segment(
+    files: Annotated[list[Path], typer.Argument(help="Raw article text files.", exists=True, dir_okay=False)],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Units as JSONL.")],
+) -> None:
+    """Split raw articles into sentence units with exact character offsets."""
+    from training import atomic
+    from training.segment import segment_file
+
+    lines = []
+    for path in files:
+        for unit in segment_file(path):
+            lines.append(json.dumps({**unit.to_dict(), "source": annotations.relative_source(path)}, ensure_ascii=False))
+    atomic.write_text(output, "\n".join(lines) + "\n")
+    err.print(f"{len(lines)} units from {len(files)} file(s) -> {output}")
+
+
+@app.command()
+@reports_input_errors
+def validate(
+    files: Annotated[Optional[list[Path]], typer.Argument(help="Annotation files (default: all).")] = None,
+    schema_path: SchemaOpt = SCHEMA_PATH,
+    seeds: Annotated[Optional[Path], typer.Option(help="Every unit of these raw files must be annotated.")] = SEEDS_DIR,
+    no_seeds: Annotated[bool, typer.Option("--no-seeds", help="Skip the completeness check.")] = False,
+) -> None:
+    """Check annotations against the schema and the raw files; print counts per label and article."""
+    from training.validate import label_counts
+    from training.validate import validate as run_validation
+
+    schema = load_schema(schema_path)
+    report = run_validation(schema, files or None, None if no_seeds else seeds)
+    if not report.ok:
+        raise InputError(report.problems)
+    counts = label_counts(report.records, schema)
+    docs = sorted(counts[("units", "all")])
+    table = Table(title=f"{len(report.records)} annotated units in {len(docs)} articles")
+    table.add_column("task")
+    table.add_column("label")
+    for doc in docs:
+        table.add_column(doc[:3], justify="right")
+    table.add_column("total", justify="right")
+    for (task, label), counter in counts.items():
+        table.add_row(task, label, *[str(counter[d]) for d in docs], str(sum(counter.values())))
+    out.print(table)
+
+
+@app.command("export")
+@reports_input_errors
+def export_cmd(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Label Studio .json or Prodigy .jsonl.")],
+    fmt: Annotated[interchange.Format, typer.Option("--format")] = "label-studio",
+    files: Annotated[Optional[list[Path]], typer.Argument(help="Annotation or unit files (default: all).")] = None,
+    schema_path: SchemaOpt = SCHEMA_PATH,
+) -> None:
+    """Write units, with their labels, as Label Studio tasks or Prodigy examples."""
+    schema = load_schema(schema_path)
+    records, problems = annotations.read_all(files or sorted(ANNOTATIONS_DIR.glob("*.jsonl")))
+    if problems:
+        raise InputError(problems)
+    interchange.export(records, schema, fmt, output)
+    err.print(f"{len(records)} units -> {output}")
+
+
+@app.command("import")
+@reports_input_errors
+def import_cmd(
+    file: Annotated[Path, typer.Argument(help="A Label Studio JSON export or Prodigy JSONL export.", exists=True)],
+    fmt: Annotated[interchange.Format, typer.Option("--format")] = "label-studio",
+    annotations_dir: Annotated[Path, typer.Option(help="Where annotation files live.")] = ANNOTATIONS_DIR,
+    schema_path: SchemaOpt = SCHEMA_PATH,
+) -> None:
+    """Read an annotation tool's export back into labels/annotations/, one file per article."""
+    schema = load_schema(schema_path)
+    records = interchange.import_records(file, schema, fmt)
+    written = interchange.merge_into(records, annotations_dir, schema)
+    err.print(f"{len(records)} units into {len(written)} file(s)")
+
+
+def main() -> None:  # pragma: no cover
+    app()
