@@ -44,3 +44,30 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+from training.config import load_config  # noqa: E402
+from training.paths import CONFIGS_DIR  # noqa: E402
+
+CONFIG_FILES = sorted(CONFIGS_DIR.glob("*.yaml"))
+
+# The real configs, shrunk: a few units per article, one held-out article, one seed, one epoch.
+SHRINK = ["data.max_units_per_doc=14", "eval.max_folds=1", "eval.seeds=1", "train.epochs=1"]
+
+
+def shrunk(name: str, *extra: str):
+    return load_config(CONFIGS_DIR / f"{name}.yaml", [*SHRINK, *extra])
+
+
+@pytest.fixture(autouse=True)
+def _embedding_cache_in_tmp(tmp_path_factory, monkeypatch):
+    """Tests never write to the repository's embedding cache."""
+    from training import embedding_cache
+
+    monkeypatch.setattr(embedding_cache, "CACHE_DIR", tmp_path_factory.getbasetemp() / "embedding-cache")
+
+
+@pytest.fixture
+def store(tmp_path) -> str:
+    """A fresh MLflow store for one test."""
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"

@@ -18,7 +18,7 @@ from training.schema import load_schema
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 err = Console(stderr=True)
-out = Console()
+out = Console(width=160)  # tables stay readable when piped to a file or CI log
 
 
 def reports_input_errors(fn):
@@ -117,6 +117,92 @@ def import_cmd(
     records = interchange.import_records(file, schema, fmt)
     written = interchange.merge_into(records, annotations_dir, schema)
     err.print(f"{len(records)} units into {len(written)} file(s)")
+
+
+@app.command()
+@reports_input_errors
+def train(
+    configs: Annotated[list[Path], typer.Argument(help="Experiment configs (YAML); several run in turn.")],
+    overrides: Annotated[list[str], typer.Option("--set", help="Override a config key: section.key=value.")] = [],
+    tracking_uri: Annotated[Optional[str], typer.Option(help="MLflow store (default: sqlite:///mlflow.db).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or tables.")] = False,
+) -> None:
+    """Cross-validate, fit and log each config to MLflow. Everything is checked before training starts."""
+    from training import loop, tracking
+    from training.config import load_config
+    from training.evaluation.metrics import headline_names
+
+    problems = []
+    planned = []
+    for path in configs:
+        try:
+            cfg = load_config(path, overrides)
+            planned.append((cfg, loop.load_data(cfg), tracking.resolve_uri(tracking_uri, cfg.tracking.tracking_uri)))
+        except InputError as e:
+            problems.extend(e.problems)
+    if problems:
+        raise InputError(problems)
+    for uri in sorted({uri for *_, uri in planned}):
+        tracking.open_store(uri)
+
+    results = []
+    progress = None if quiet else _progress()
+    with progress or _nothing():
+        for cfg, data, uri in planned:
+            tracking.open_store(uri)
+            results.append(loop.run(cfg, data, uri, progress))
+    if quiet:
+        for r in results:
+            typer.echo(f"{r.config.name}\t{r.run_id}")
+        return
+    names = headline_names(planned[0][1].space)
+    table = Table(title="Grouped cross-validation (leave one article out), mean ± std over seeds")
+    for col in ("config", *names, "seconds", "run id"):
+        table.add_column(col)
+    for r in results:
+        table.add_row(r.config.name, *[f"{r.cv[n]:.3f} ± {r.cv[n + '_std']:.3f}" for n in names],
+                      f"{r.seconds:.0f}", r.run_id)
+    out.print(table)
+    for r in results:
+        if r.warnings:
+            err.print(f"{r.config.name}: {len(r.warnings)} warning(s), see warnings.txt in run {r.run_id}")
+
+
+@app.command()
+@reports_input_errors
+def compare(
+    experiment: Annotated[str, typer.Option(help="MLflow experiment.")] = "conflict-claims",
+    tracking_uri: Annotated[Optional[str], typer.Option(help="MLflow store (default: sqlite:///mlflow.db).")] = None,
+    schema_path: SchemaOpt = SCHEMA_PATH,
+) -> None:
+    """One row per config: its latest finished run's headline metrics, best first."""
+    from training import tracking
+    from training.compare import latest_runs
+
+    uri = tracking.resolve_uri(tracking_uri, None)
+    tracking.open_store(uri)
+    runs = latest_runs(experiment, load_schema(schema_path))
+    if runs.empty:
+        err.print(f"no finished runs in experiment {experiment!r} at {uri}")
+        raise typer.Exit(1)
+    table = Table(title=f"{experiment} @ {uri}")
+    for col in runs.columns:
+        table.add_column(col)
+    for row in runs.itertuples(index=False):
+        table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
+    out.print(table)
+
+
+def _progress():
+    from training.progress import RichProgress
+
+    return RichProgress()
+
+
+def _nothing():
+    import contextlib
+
+    return contextlib.nullcontext()
 
 
 def main() -> None:  # pragma: no cover

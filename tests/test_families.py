@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+
+from tests.conftest import shrunk
+from training import registry
+from training.families.base import ConstantLabelWarning, build, load_model
+from training.loop import load_data
+
+FAMILIES = registry.names()
+CONFIG_OF = {"majority.v1": "majority", "tfidf_linear.v1": "tfidf_linear", "embed_linear.v1": "embed_linear",
+             "finetune.v1": "finetune"}
+
+
+def test_every_registered_name_resolves_and_has_a_config():
+    assert set(FAMILIES) == set(CONFIG_OF)
+    for name in FAMILIES:
+        cls = registry.get(name)
+        assert cls.family_name == name
+        assert registry.options_class(name)().name == name
+
+
+def test_unknown_name_suggests_closest():
+    with pytest.raises(KeyError, match="did you mean 'finetune.v1'"):
+        registry.get("finetune.v2")
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_data(shrunk("majority"))
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_fit_predict_save_load_round_trip(name, data, tmp_path):
+    cfg = shrunk(CONFIG_OF[name])
+    model = build(cfg.model, cfg.train, data.schema)
+    assert model.fit(data.texts, data.y) is model
+    proba = model.predict_proba(data.texts[:9])
+    assert proba.shape == (9, len(data.space))
+    assert np.all((proba >= 0) & (proba <= 1))
+    model.save(tmp_path / "m")
+    again = load_model(tmp_path / "m")
+    assert type(again) is type(model)
+    np.testing.assert_allclose(again.predict_proba(data.texts[:9]), proba, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["tfidf_linear.v1", "finetune.v1"])
+def test_label_without_positives_predicts_base_rate_and_warns(name, data):
+    cfg = shrunk(CONFIG_OF[name])
+    y = data.y.copy()
+    y[:, 0] = 0  # no casualties at all in this training data
+    model = build(cfg.model, cfg.train, data.schema)
+    with pytest.warns(ConstantLabelWarning, match="claim_type.casualties has no positive"):
+        model.fit(data.texts, y)
+    assert np.all(model.predict_proba(data.texts[:5])[:, 0] == 0.0)
+
+
+def test_learned_families_beat_chance_on_training_data(data):
+    """A sanity check that fitting learns something: training-set AP well above the base rate."""
+    from sklearn.metrics import average_precision_score
+
+    cfg = shrunk("tfidf_linear")
+    proba = build(cfg.model, cfg.train, data.schema).fit(data.texts, data.y).predict_proba(data.texts)
+    attack = data.space.column_names.index("claim_type.attack")
+    assert average_precision_score(data.y[:, attack], proba[:, attack]) > 0.9
+
+
+def test_embedding_cache_reuses_vectors(monkeypatch, tmp_path):
+    from training import embedding_cache
+
+    texts = ["JNIM claimed the attack.", "The army withdrew."]
+    first = embedding_cache.embed(texts, cache_dir=tmp_path)
+    monkeypatch.setattr(embedding_cache, "compute", lambda t: pytest.fail("recomputed a cached text"))
+    np.testing.assert_array_equal(embedding_cache.embed(texts, cache_dir=tmp_path), first)
+    assert first.shape == (2, 384)
+    np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, rtol=1e-5)

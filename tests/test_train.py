@@ -1,0 +1,170 @@
+"""Training end to end on shrunk real configs, logged to a temporary MLflow store."""
+
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
+
+from tests.conftest import SHRINK, read_jsonl, shrunk, write_jsonl
+from training import loop, tracking
+from training.cli import app
+from training.paths import CONFIGS_DIR
+
+runner = CliRunner()
+
+
+def _run(cfg, store):
+    tracking.open_store(store)
+    return loop.run(cfg, loop.load_data(cfg), store)
+
+
+@pytest.fixture(scope="module")
+def tfidf_run(tmp_path_factory):
+    store = f"sqlite:///{tmp_path_factory.mktemp('store') / 'mlflow.db'}"
+    result = _run(shrunk("tfidf_linear"), store)
+    return store, result
+
+
+def test_parent_run_has_params_metrics_tags_and_dataset(tfidf_run):
+    store, result = tfidf_run
+    run = MlflowClient(store).get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    p, m, t = run.data.params, run.data.metrics, run.data.tags
+    assert p["model.name"] == "tfidf_linear.v1" and p["eval.max_folds"] == "1" and p["model.C"] == "4.0"
+    for key in ("cv.claim_type.casualties.f1", "cv.claim_type.casualties.precision", "cv.claim_type.macro_f1",
+                "cv.claim_type.micro_f1", "cv.claim_type.exact_match", "cv.attribution.macro_f1",
+                "cv.withdrawal.f1", "cv.withdrawal.average_precision", "cv.withdrawal.f1_std", "time.total_seconds"):
+        assert key in m, key
+    assert t["claims.family"] == "tfidf_linear.v1" and t["claims.role"] == "parent"
+    assert t["claims.tasks"] == "claim_type,attribution,withdrawal"
+    assert len(t["claims.data_digest"]) == 16
+    assert t["claims.git_dirty"] in ("true", "false", "unknown")
+    assert t["version.torch"].startswith("2.13.0")
+    [ds_input] = run.inputs.dataset_inputs
+    assert ds_input.dataset.digest == t["claims.data_digest"]
+
+
+def test_child_runs_per_fold_and_seed(tfidf_run):
+    store, result = tfidf_run
+    parent = MlflowClient(store).get_run(result.run_id)
+    children = MlflowClient(store).search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")
+    assert len(children) == 1  # one held-out article, one seed (deterministic family)
+    child = children[0]
+    assert child.data.tags["claims.heldout_doc"] == "000_6d991916dd06222c"
+    assert "fold.claim_type.macro_f1" in child.data.metrics
+    assert "threshold.withdrawal.yes" in child.data.metrics
+
+
+def test_artifacts_reports_and_self_describing_model(tfidf_run, tmp_path):
+    store, result = tfidf_run
+    client = MlflowClient(store)
+    top = {a.path for a in client.list_artifacts(result.run_id)}
+    assert {"config.yaml", "reports", "model"} <= top
+    reports = {Path(a.path).name for a in client.list_artifacts(result.run_id, "reports")}
+    assert {"per_label_report.csv", "per_label_report.md", "per_label_f1.png", "confusion_matrices.png",
+            "oof_predictions.csv", "oof_predictions.json"} <= reports
+    local = Path(mlflow.artifacts.download_artifacts(run_id=result.run_id, artifact_path="model", dst_path=tmp_path))
+    assert {"family.json", "config.yaml", "schema.yaml", "thresholds.json", "metrics.json", "data.json",
+            "pipeline.skops"} <= {p.name for p in local.iterdir()}
+    tags = client.get_run(result.run_id).data.tags
+    assert json.loads((local / "data.json").read_text())["digest"] == tags["claims.data_digest"]
+    thresholds = json.loads((local / "thresholds.json").read_text())
+    assert list(thresholds) == loop.load_data(result.config).space.column_names
+    np.testing.assert_allclose(list(thresholds.values()), result.thresholds)
+    assert json.loads((local / "metrics.json").read_text()) == pytest.approx(result.cv)
+
+
+def test_scikit_learn_families_are_exactly_reproducible(store):
+    a = _run(shrunk("tfidf_linear"), store)
+    b = _run(shrunk("tfidf_linear"), store)
+    assert a.cv == b.cv
+    np.testing.assert_array_equal(a.thresholds, b.thresholds)
+
+
+def test_finetune_is_reproducible_on_cpu(store):
+    cfg = shrunk("finetune", "data.max_units_per_doc=8", "eval.tune_thresholds=false")
+    a, b = _run(cfg, store), _run(cfg, store)
+    for key in a.cv:
+        assert a.cv[key] == pytest.approx(b.cv[key], abs=1e-4), key
+    run = MlflowClient(store).get_run(a.run_id)
+    history = MlflowClient(store).get_metric_history(a.run_id, "final.train.loss")
+    assert len(history) == 1 and run.data.tags["claims.family"] == "finetune.v1"
+
+
+def test_failed_run_is_marked_failed(store, monkeypatch):
+    from training.families.tfidf_linear import TfidfLinear
+
+    def boom(self, texts, y):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(TfidfLinear, "_fit", boom)
+    with pytest.raises(RuntimeError):
+        _run(shrunk("tfidf_linear"), store)
+    runs = mlflow.search_runs(experiment_names=["conflict-claims"], filter_string="tags.`claims.role` = 'parent'")
+    assert set(runs["status"]) == {"FAILED"}
+
+
+# -- the CLI: bad input stops before training, with one clear message ---------------------------
+
+def _cli(*args):
+    return runner.invoke(app, ["train", *args])
+
+
+def _no_runs(store: str) -> bool:
+    mlflow.set_tracking_uri(store)
+    exp = mlflow.get_experiment_by_name("conflict-claims")
+    return exp is None or mlflow.search_runs([exp.experiment_id]).empty
+
+
+def test_cli_trains_several_configs_and_compare_ranks_them(store):
+    args = [str(CONFIGS_DIR / "majority.yaml"), str(CONFIGS_DIR / "tfidf_linear.yaml"), "--tracking-uri", store, "--quiet"]
+    for s in SHRINK:
+        args += ["--set", s]
+    result = _cli(*args)
+    assert result.exit_code == 0, result.output
+    assert result.output.count("\t") == 2
+    result = runner.invoke(app, ["compare", "--tracking-uri", store])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if "majority" in line or "tfidf_linear" in line]
+    assert len(lines) == 2 and "tfidf_linear" in lines[0]  # best first
+
+
+def test_cli_invalid_config_stops_before_training(store, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nmodel:\n  name: tfidf_linear.v1\n  CC: 2\n")
+    result = _cli(str(bad), "--tracking-uri", store)
+    assert result.exit_code == 1 and "[model.CC]" in result.output and "Traceback" not in result.output
+    assert _no_runs(store)
+
+
+def test_cli_unknown_registry_name(store):
+    result = _cli(str(CONFIGS_DIR / "majority.yaml"), "--set", "model.name=majority.v9", "--tracking-uri", store)
+    assert result.exit_code == 1 and "unknown model family 'majority.v9'" in result.output
+    assert _no_runs(store)
+
+
+def test_cli_missing_annotation_file(store, tmp_path):
+    result = _cli(str(CONFIGS_DIR / "majority.yaml"), "--set", f"data.annotations=[{tmp_path}/none.jsonl]",
+                  "--tracking-uri", store)
+    assert result.exit_code == 1 and "none.jsonl: annotation file not found" in result.output
+    assert _no_runs(store)
+
+
+def test_cli_invalid_annotations(store, mini_corpus):
+    rows = read_jsonl(mini_corpus["file"])
+    rows[3]["labels"]["claim_type"] = ["attacks"]
+    write_jsonl(mini_corpus["file"], rows)
+    result = _cli(str(CONFIGS_DIR / "majority.yaml"), "--set", f"data.annotations=[{mini_corpus['file']}]",
+                  "--tracking-uri", store)
+    assert result.exit_code == 1 and ":4 [labels.claim_type]" in result.output
+    assert _no_runs(store)
+
+
+def test_cli_unopenable_tracking_store(tmp_path):
+    result = _cli(str(CONFIGS_DIR / "majority.yaml"), "--tracking-uri", f"sqlite:///{tmp_path}/no/such/dir/m.db")
+    assert result.exit_code == 1 and "tracking store" in result.output and "does not exist" in result.output

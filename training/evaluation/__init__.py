@@ -1,0 +1,1 @@
+"""Grouped cross-validation, threshold tuning and metrics."""

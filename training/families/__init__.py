@@ -1,0 +1,1 @@
+"""Model families. Each offers the scikit-learn contract over the flat label space."""

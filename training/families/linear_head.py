@@ -1,0 +1,23 @@
+"""A logistic regression per label over fixed features, shared by the linear families."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
+
+
+def make_head(C: float, class_weight: str | None, seed: int) -> OneVsRestClassifier:
+    return OneVsRestClassifier(LogisticRegression(C=C, class_weight=class_weight, max_iter=2000, random_state=seed))
+
+
+def fit_head(head: OneVsRestClassifier, X, y: np.ndarray) -> OneVsRestClassifier:
+    with warnings.catch_warnings():
+        # Constant labels are already reported by ClaimsModel.fit; OvR would warn again.
+        warnings.filterwarnings("ignore", message="Label .* is present in all training examples")
+        warnings.filterwarnings("ignore", message="Label not .* is present in all training examples")
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        return head.fit(X, y)
