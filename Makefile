@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export MPLBACKEND := Agg
 
-.PHONY: run test install install-dev bench clean
+.PHONY: run test install install-dev bench speed clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,19 +14,25 @@ install: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 
 install-dev: $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,spark]"
 
-# Main job: check the corpus, train and evaluate every default config, package the best one.
+# Main job: check the corpus, train, evaluate and package every default config, then package the
+# best of them (the top row of `claims compare`) as models/default.
 run: install
 	$(BIN)/claims validate
 	$(BIN)/claims train configs/*.yaml
+	$(BIN)/claims package best --name default
 
 test: install-dev
 	$(BIN)/python -m pytest
 
-# Results table: runs the default configs into a fresh store and rewrites bench/RESULTS.md.
+# Results table: runs every default config (full protocol, default store) and rewrites bench/RESULTS.md.
 bench: install
 	$(BIN)/python bench/quality.py
+
+# Prediction speed of the packages in models/ (after `make run`); adds a section to bench/RESULTS.md.
+speed: install
+	$(BIN)/python bench/predict_speed.py
 
 clean:
 	rm -rf $(VENV) mlflow.db mlartifacts mlruns .cache

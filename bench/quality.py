@@ -1,4 +1,4 @@
-"""Results table: run every default config with the full protocol, then write bench/RESULTS.md.
+"""Results table: run and package every default config with the full protocol, write bench/RESULTS.md.
 
 All figures are read back from the MLflow store the runs were logged to, by run id, so the table
 is exactly what the MLflow UI shows for those runs.
@@ -19,10 +19,12 @@ from mlflow.tracking import MlflowClient
 
 from training import atomic, loop, tracking
 from training.config import load_config
+from training.package import package_run
 from training.evaluation.metrics import headline_names
 from training.paths import CONFIGS_DIR, ROOT
 from training.progress import RichProgress
 
+SPEED_START = "<!-- speed:start -->"
 COLUMNS = [  # (metric under cv., header)
     ("claim_type.macro_f1", "claim_type macro F1"),
     ("claim_type.micro_f1", "claim_type micro F1"),
@@ -49,7 +51,10 @@ def main(
     tracking.open_store(uri)
     started = time.perf_counter()
     with RichProgress() as progress:
-        results = [loop.run(cfg, data, uri, progress) for cfg, data in planned]
+        results = []
+        for cfg, data in planned:
+            results.append(loop.run(cfg, data, uri, progress))
+            package_run(results[-1].run_id, cfg.name)  # as `claims train` does: models/<config>/
     total = time.perf_counter() - started
 
     client = MlflowClient(uri)
@@ -86,7 +91,9 @@ def main(
     for name in space.column_names:
         key = name if not name.endswith(".yes") else name[: -len(".yes")]
         lines.append(f"| {name} | " + " | ".join(_cell(run.data.metrics, f"{key}.f1") for _, run in ranked) + " |")
-    atomic.write_text(out, "\n".join(lines) + "\n")
+    previous = out.read_text() if out.exists() else ""
+    speed = previous[previous.index(SPEED_START):] if SPEED_START in previous else ""  # kept from predict_speed.py
+    atomic.write_text(out, "\n".join(lines) + "\n" + ("\n" + speed if speed else ""))
     typer.echo(f"wrote {out} ({total:.0f} s)", err=True)
 
 

@@ -71,3 +71,28 @@ def _embedding_cache_in_tmp(tmp_path_factory, monkeypatch):
 def store(tmp_path) -> str:
     """A fresh MLflow store for one test."""
     return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+def _packaged(tmp_path_factory, config: str, *extra: str):
+    from training import loop, tracking
+    from training.package import package_run
+
+    root = tmp_path_factory.mktemp(f"pkg-{config}")
+    store = f"sqlite:///{root / 'mlflow.db'}"
+    tracking.open_store(store)
+    cfg = shrunk(config, *extra)
+    result = loop.run(cfg, loop.load_data(cfg), store)
+    return {"store": store, "run_id": result.run_id,
+            "package": package_run(result.run_id, config, out_dir=root / "models"), "root": root}
+
+
+@pytest.fixture(scope="session")
+def tfidf_package(tmp_path_factory):
+    """A real packaged tfidf_linear model, trained on the shrunk config."""
+    return _packaged(tmp_path_factory, "tfidf_linear", "data.max_units_per_doc=40")
+
+
+@pytest.fixture(scope="session")
+def finetune_package(tmp_path_factory):
+    """A real packaged finetune model (one epoch on little data) with its ONNX int8 runtime."""
+    return _packaged(tmp_path_factory, "finetune", "eval.tune_thresholds=false", "train.max_length=32")

@@ -35,19 +35,22 @@ def write_text(target: Path | str, text: str) -> None:
 
 @contextlib.contextmanager
 def atomic_dir(target: Path | str) -> Iterator[Path]:
-    """Yield a temporary folder; on success it replaces the folder `target` whole."""
+    """Yield a fresh path (not yet created) to build a folder at; on success it replaces `target`.
+
+    The path does not exist yet, so writers that insist on creating their folder (MLflow's
+    `save_model`) can use it. On error the partial folder is removed and `target` is untouched.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    build = staging / target.name
     try:
-        yield tmp
+        yield build
+        if not build.is_dir():
+            raise FileNotFoundError(f"nothing was written at {build}")
         if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            old = staging / f"{target.name}.old"
             os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
+        os.replace(build, target)
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)

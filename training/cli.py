@@ -5,14 +5,14 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from training import annotations, interchange
-from training.errors import InputError
+from training.errors import InputError, fail
 from training.paths import ANNOTATIONS_DIR, SCHEMA_PATH, SEEDS_DIR
 from training.schema import load_schema
 
@@ -126,9 +126,11 @@ def train(
     overrides: Annotated[list[str], typer.Option("--set", help="Override a config key: section.key=value.")] = [],
     tracking_uri: Annotated[Optional[str], typer.Option(help="MLflow store (default: sqlite:///mlflow.db).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or tables.")] = False,
+    package: Annotated[bool, typer.Option(help="Package each final model as models/<config name>/.")] = True,
 ) -> None:
     """Cross-validate, fit and log each config to MLflow. Everything is checked before training starts."""
     from training import loop, tracking
+    from training.package import package_run
     from training.config import load_config
     from training.evaluation.metrics import headline_names
 
@@ -151,6 +153,8 @@ def train(
         for cfg, data, uri in planned:
             tracking.open_store(uri)
             results.append(loop.run(cfg, data, uri, progress))
+            if package:
+                package_run(results[-1].run_id, cfg.name)
     if quiet:
         for r in results:
             typer.echo(f"{r.config.name}\t{r.run_id}")
@@ -193,6 +197,88 @@ def compare(
     out.print(table)
 
 
+@app.command("package")
+@reports_input_errors
+def package_cmd(
+    run_id: Annotated[str, typer.Argument(help="A finished parent run, or 'best': the top row of `claims compare`.")],
+    name: Annotated[str, typer.Option("--name", help="Writes models/NAME/.")],
+    register: Annotated[Optional[str], typer.Option(help="Also register in the MLflow model registry under this name.")] = None,
+    alias: Annotated[Optional[str], typer.Option(help="Alias for the registered version, e.g. champion.")] = None,
+    experiment: Annotated[str, typer.Option(help="Experiment searched for 'best'.")] = "conflict-claims",
+    tracking_uri: Annotated[Optional[str], typer.Option(help="MLflow store (default: sqlite:///mlflow.db).")] = None,
+) -> None:
+    """Package a run's final model as an MLflow pyfunc folder (no pickle), logged back to the run."""
+    from training import tracking
+    from training.compare import latest_runs
+    from training.package import package_run
+
+    tracking.open_store(tracking.resolve_uri(tracking_uri, None))
+    if run_id == "best":
+        runs = latest_runs(experiment, load_schema())
+        if runs.empty:
+            raise fail("tracking store", f"no finished runs in {experiment!r}")
+        run_id = runs.iloc[0]["run_id"]
+        err.print(f"best run: {runs.iloc[0]['config']} ({run_id})")
+    try:
+        target = package_run(run_id, name, register=register, alias=alias)
+    except Exception as e:
+        if type(e).__name__ in ("MlflowException", "ModelFolderError", "OSError", "FileNotFoundError"):
+            raise fail(run_id, str(e)) from None
+        raise
+    err.print(f"packaged run {run_id} -> {target}")
+
+
+@app.command()
+@reports_input_errors
+def predict(
+    inputs: Annotated[list[str], typer.Argument(help=".txt articles, .jsonl (text, id), .csv (text), or - for stdin.")],
+    model: Annotated[Path, typer.Option("--model", help="A packaged model folder, e.g. models/default.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help=".jsonl, .csv or .parquet; written only when complete.")],
+    lines: Annotated[bool, typer.Option("--lines", help="Text inputs: one unit per line, no segmentation.")] = False,
+    summary: Annotated[bool, typer.Option("--summary", help="Also write OUTPUT.summary.jsonl, one row per article.")] = False,
+    errors: Annotated[Literal["strict", "replace"], typer.Option("--errors", help="Invalid UTF-8: fail or replace.")] = "strict",
+    batch_size: Annotated[int, typer.Option(min=1)] = 256,
+    runtime: Annotated[Literal["auto", "fp32", "onnx-int8"], typer.Option(help="auto: the package's choice.")] = "auto",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Predict labels and probabilities for every unit, streaming batch by batch."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from training.predict import predict_to_file, summary_path
+    from training.predictor import ModelFolderError, Predictor
+
+    try:
+        predictor = Predictor.load(model, runtime=runtime)
+    except ModelFolderError as e:
+        raise fail(model, str(e)) from None
+    with Progress(SpinnerColumn(), TextColumn("{task.completed} units"), TimeElapsedColumn(),
+                  console=err, disable=quiet) as bar:
+        task = bar.add_task("predict", total=None)
+        stats = predict_to_file(predictor, inputs, output, lines=lines, errors=errors, batch_size=batch_size,
+                                summary=summary, progress=lambda n: bar.advance(task, n))
+    if stats.truncated:
+        err.print(f"warning: {stats.truncated} unit(s) longer than {predictor.max_tokens} tokens were truncated")
+    if not quiet:
+        err.print(f"{stats.units} units ({stats.empty} empty) -> {output} [runtime {predictor.runtime}]")
+        if summary:
+            err.print(f"summary of {len(stats.summary)} article(s) -> {summary_path(output)}")
+
+
+@app.command("predict-spark")
+@reports_input_errors
+def predict_spark(
+    source: Annotated[str, typer.Argument(help="Parquet file or folder with a text column.")],
+    dest: Annotated[str, typer.Argument(help="Parquet folder for the predictions.")],
+    model: Annotated[Path, typer.Option("--model")] = Path("models/default"),
+    master: Annotated[str, typer.Option(help="Spark master: local[*] here, or your cluster's.")] = "local[*]",
+) -> None:
+    """Distributed batch inference with Spark (needs the [spark] extra): mlflow.pyfunc.spark_udf."""
+    from training.spark import predict_parquet
+
+    n = predict_parquet(model, source, dest, master)
+    err.print(f"{n} rows -> {dest}")
+
+
 def _progress():
     from training.progress import RichProgress
 
@@ -207,3 +293,7 @@ def _nothing():
 
 def main() -> None:  # pragma: no cover
     app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

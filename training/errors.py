@@ -30,3 +30,8 @@ class InputError(Exception):
     def __init__(self, problems: list[Problem] | Problem):
         self.problems = problems if isinstance(problems, list) else [problems]
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def fail(where: Path | str, message: str, line: int | None = None, field: str | None = None) -> InputError:
+    """An InputError with a single problem, for `raise fail(path, "what is wrong")`."""
+    return InputError(Problem(where, line, field, message))

@@ -209,8 +209,7 @@ def _log_model(cfg: ExperimentConfig, data: Data, model: ClaimsModel, thr: np.nd
     import mlflow
 
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "model"
-        with atomic.atomic_dir(folder) as build_dir:
+        with atomic.atomic_dir(Path(tmp) / "model") as build_dir:
             model.save(build_dir)
             (build_dir / "config.yaml").write_text(cfg.to_yaml())
             (build_dir / "schema.yaml").write_text(resolve(cfg.data.schema_path).read_text())
@@ -219,4 +218,4 @@ def _log_model(cfg: ExperimentConfig, data: Data, model: ClaimsModel, thr: np.nd
             (build_dir / "data.json").write_text(json.dumps(
                 {"digest": data.digest, "files": [annotations.relative_source(p) for p in data.paths],
                  "units": len(data.texts)}, indent=1))
-        mlflow.log_artifacts(str(folder), "model")
+        mlflow.log_artifacts(str(Path(tmp) / "model"), "model")

@@ -1,0 +1,168 @@
+"""Prediction speed on CPU, every figure measured in this one run on this machine.
+
+    python bench/predict_speed.py [--models models] [--sentences 5000]
+
+- sentences per second for every packaged family in models/ (5,000 seed sentences, repeated and shuffled);
+- the fine-tuned predictor (its packaged runtime) against transformers.pipeline("text-classification")
+  on the same encoder weights at the pipeline's defaults, and against its own fp32 torch path;
+- how often the optimised runtime's label decisions agree with fp32;
+- cold start per family: a new process imports, loads the package and predicts one sentence;
+- peak memory of `claims predict` streaming 10,000 and 100,000 sentences.
+
+Results are printed and written between the speed markers of bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import typer
+
+from training import atomic
+from training.annotations import read_all
+from training.paths import ANNOTATIONS_DIR, MODELS_DIR, ROOT
+from training.predictor import Predictor
+
+START, END = "<!-- speed:start -->", "<!-- speed:end -->"
+RESULTS = ROOT / "bench" / "RESULTS.md"
+
+
+def sentences(n: int, seed: int = 0) -> list[str]:
+    pool = [r.text for r in read_all(sorted(ANNOTATIONS_DIR.glob("*.jsonl")))[0]]
+    rng = random.Random(seed)
+    out = [pool[i % len(pool)] for i in range(n)]
+    rng.shuffle(out)
+    return out
+
+
+def rate(fn, texts: list[str], batch: int = 256) -> float:
+    fn(texts[:batch])  # warm-up: first call pays for lazy initialisation
+    t = time.perf_counter()
+    for i in range(0, len(texts), batch):
+        fn(texts[i:i + batch])
+    return len(texts) / (time.perf_counter() - t)
+
+
+def pipeline_rate(pkg: Path, texts: list[str]) -> float:
+    """transformers.pipeline at its defaults on the fine-tuned encoder and head weights."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification, pipeline
+
+    folder = pkg / "artifacts" / "model"
+    from safetensors.torch import load_file
+
+    state = load_file(str(folder / "model.safetensors"))
+    config = BertConfig.from_json_file(str(folder / "encoder_config.json"))
+    heads = json.loads((folder / "heads.json").read_text())
+    config.num_labels = sum(heads.values())
+    config.problem_type = "multi_label_classification"
+    clf = BertForSequenceClassification(config)
+    clf.bert.load_state_dict({k[len("encoder."):]: v for k, v in state.items() if k.startswith("encoder.")}, strict=False)
+    with torch.no_grad():
+        clf.classifier.weight.copy_(torch.cat([state[f"heads.{t}.weight"] for t in heads]))
+        clf.classifier.bias.copy_(torch.cat([state[f"heads.{t}.bias"] for t in heads]))
+    pipe = pipeline("text-classification", model=clf, tokenizer=AutoTokenizer.from_pretrained(str(folder / "tokenizer")),
+                    device=-1)
+    pipe(texts[:8])
+    t = time.perf_counter()
+    pipe(texts)
+    return len(texts) / (time.perf_counter() - t)
+
+
+COLD = """
+import time; t = time.perf_counter()
+from training.predictor import Predictor
+p = Predictor.load({pkg!r})
+p.predict(["JNIM said it had seized the base."])
+print(time.perf_counter() - t)
+"""
+
+
+def cold_start(pkg: Path, repeats: int = 3) -> float:
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", COLD.format(pkg=str(pkg))], check=True, env=env, capture_output=True)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def peak_rss_mb(pkg: Path, n: int, tmp: Path) -> tuple[float, float]:
+    src = tmp / f"in{n}.jsonl"
+    with open(src, "w") as f:
+        for i, t in enumerate(sentences(n, seed=1)):
+            f.write(json.dumps({"id": str(i), "text": t}) + "\n")
+    cmd = [sys.executable, "-m", "training.cli", "predict", "--model", str(pkg), str(src), "-o", str(tmp / f"out{n}.jsonl"), "--quiet"]
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        raise RuntimeError(f"{cmd} failed")
+    return usage.ru_maxrss / 1024, time.perf_counter() - t
+
+
+def main(models: Path = typer.Option(MODELS_DIR), n: int = typer.Option(5000, "--sentences"),
+         memory: bool = typer.Option(True, help="Also measure peak memory at 10k and 100k sentences."),
+         write: bool = typer.Option(True, help="Update the speed section of bench/RESULTS.md.")) -> None:
+    texts = sentences(n)
+    packages = sorted(p for p in models.iterdir() if (p / "MLmodel").exists() and p.name != "default")
+    lines = [f"Measured by `python bench/predict_speed.py` on {n} seed sentences (repeated, shuffled), "
+             f"{len(os.sched_getaffinity(0))} CPU cores, batches of 256, one run.", "",
+             "| package | family | runtime | sentences/s | cold start (s) |", "|---|---|---|---|---|"]
+    finetune = None
+    for pkg in packages:
+        pred = Predictor.load(pkg)
+        sps = rate(pred.predict, texts)
+        cold = cold_start(pkg)
+        family = pred.model.family_name
+        lines.append(f"| {pkg.name} | `{family}` | {pred.runtime} | {sps:,.0f} | {cold:.2f} |")
+        print(f"{pkg.name:14s} {family:16s} {pred.runtime:9s} {sps:9,.0f} sentences/s  cold start {cold:.2f} s", flush=True)
+        if family == "finetune.v1":
+            finetune = (pkg, pred, sps)
+    if finetune:
+        pkg, fast, fast_sps = finetune
+        ref = Predictor.load(pkg, runtime="fp32")
+        fp32_sps = rate(ref.predict, texts)
+        pipe_sps = pipeline_rate(pkg, texts)
+        agree = float(np.mean(fast.predict(texts).decisions == ref.predict(texts).decisions))
+        lines += ["", "Fine-tuned transformer, same machine, same run:", "",
+                  "| path | sentences/s | packaged predictor is |", "|---|---|---|",
+                  f"| packaged predictor ({fast.runtime}) | {fast_sps:,.0f} | |",
+                  f"| its own fp32 torch path | {fp32_sps:,.0f} | {fast_sps / fp32_sps:.2f}x faster |",
+                  f"| `transformers.pipeline(\"text-classification\")`, defaults | {pipe_sps:,.0f} | "
+                  f"{fast_sps / pipe_sps:.2f}x faster |", "",
+                  f"Label decisions of {fast.runtime} agree with fp32 on {agree:.2%} of {agree and len(texts) * len(fast.space)} "
+                  f"(sentence, label) pairs."]
+        print(f"finetune: packaged {fast_sps:,.0f}/s; fp32 {fp32_sps:,.0f}/s ({fast_sps / fp32_sps:.2f}x); "
+              f"pipeline {pipe_sps:,.0f}/s ({fast_sps / pipe_sps:.2f}x); agreement {agree:.4%}", flush=True)
+    if memory:
+        default = models / "default" if (models / "default").exists() else packages[0]
+        with tempfile.TemporaryDirectory() as tmp:
+            small, t_small = peak_rss_mb(default, 10_000, Path(tmp))
+            large, t_large = peak_rss_mb(default, 100_000, Path(tmp))
+        lines += ["", f"Peak memory of `claims predict --model {default.relative_to(ROOT) if default.is_relative_to(ROOT) else default}` "
+                      f"(streaming JSONL in and out): {small:,.0f} MB for 10,000 sentences ({t_small:.0f} s), "
+                      f"{large:,.0f} MB for 100,000 ({t_large:.0f} s): ratio {large / small:.3f}."]
+        print(f"peak RSS 10k {small:,.0f} MB, 100k {large:,.0f} MB, ratio {large / small:.3f}", flush=True)
+    if write:
+        section = "\n".join([START, "## Prediction speed", "", *lines, END])
+        text = RESULTS.read_text() if RESULTS.exists() else "# Results\n"
+        if START in text:
+            text = text[:text.index(START)] + section + text[text.index(END) + len(END):]
+        else:
+            text = text.rstrip("\n") + "\n\n" + section + "\n"
+        atomic.write_text(RESULTS, text)
+
+
+if __name__ == "__main__":
+    typer.run(main)

@@ -1,0 +1,111 @@
+"""Packaging: a self-describing MLflow pyfunc folder that loads without pickle."""
+
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from training import package
+from training.paths import SEEDS_DIR
+from training.predictor import ModelFolderError, Predictor
+from training.segment import segment_file
+
+TEXTS = [u.text for u in segment_file(SEEDS_DIR / "000_6d991916dd06222c.txt")]
+
+
+def test_package_describes_itself(tfidf_package):
+    pkg = tfidf_package["package"]
+    mlmodel = yaml.safe_load((pkg / "MLmodel").read_text())
+    inputs = json.loads(mlmodel["signature"]["inputs"])
+    assert [(c["name"], c["required"]) for c in inputs] == [("text", True), ("id", False)]
+    assert (pkg / mlmodel["saved_input_example_info"]["artifact_path"]).exists()
+    reqs = (pkg / "requirements.txt").read_text()
+    assert "torch==2.13.0" in reqs and "scikit-learn==" in reqs and "skops==" in reqs
+    assert (pkg / "code" / "training" / "predictor.py").exists()
+    model = pkg / "artifacts" / "model"
+    for name in ("config.yaml", "schema.yaml", "thresholds.json", "metrics.json", "data.json", "family.json"):
+        assert (model / name).exists(), name
+    card = (pkg / "README.md").read_text()
+    assert "## Intended use" in card and "## Limits" in card and "counter_claim" in card
+    assert not [p for p in pkg.rglob("*") if p.suffix in (".pkl", ".pickle")], "a pickle file in the package"
+
+
+def test_round_trip_predictions_equal(tfidf_package, tmp_path):
+    """The package predicts exactly what the run's final model predicts."""
+    run_model = package.download_run_model(tfidf_package["run_id"], tmp_path)
+    direct = Predictor.load(run_model).predict(TEXTS)
+    pyfunc = mlflow.pyfunc.load_model(str(tfidf_package["package"]))
+    out = pyfunc.predict(pd.DataFrame({"text": TEXTS}))
+    probs = out[[c for c in out.columns if c.startswith("p.")]].to_numpy(dtype=float)
+    np.testing.assert_allclose(probs, direct.proba, atol=5e-6)  # outputs carry 5 decimals
+    space = Predictor.load(run_model).space
+    for task in ("claim_type", "attribution", "withdrawal"):
+        assert list(out[task]) == [space.decode(row)[task] for row in direct.decisions], task
+
+
+def test_loads_with_pickle_deserialisation_disabled(tfidf_package, monkeypatch):
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
+    model = mlflow.pyfunc.load_model(str(tfidf_package["package"]))
+    out = model.predict(pd.DataFrame({"text": ["JNIM claimed the attack on the base."], "id": ["a"]}))
+    assert list(out["id"]) == ["a"] and "claim_type" in out.columns
+
+
+def test_package_is_logged_to_the_run_and_can_be_registered(tfidf_package):
+    client = MlflowClient(tfidf_package["store"])
+    assert "package" in {a.path for a in client.list_artifacts(tfidf_package["run_id"])}
+    mlflow.set_tracking_uri(tfidf_package["store"])
+    package.package_run(tfidf_package["run_id"], "registered", out_dir=tfidf_package["root"] / "models",
+                        register="conflict-claims", alias="champion")
+    version = client.get_model_version_by_alias("conflict-claims", "champion")
+    loaded = mlflow.pyfunc.load_model("models:/conflict-claims@champion")
+    assert version.run_id == tfidf_package["run_id"]
+    assert len(loaded.predict(pd.DataFrame({"text": TEXTS[:3]}))) == 3
+
+
+def test_failed_packaging_leaves_previous_package_untouched(tfidf_package, monkeypatch, tmp_path):
+    pkg = tfidf_package["package"]
+    before = {p: p.read_bytes() for p in pkg.rglob("*") if p.is_file()}
+
+    def boom(**kwargs):
+        Path(kwargs["path"]).mkdir()
+        (Path(kwargs["path"]) / "half-written").write_text("x")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(mlflow.pyfunc, "save_model", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        package.package_model_folder(pkg, pkg.name, out_dir=pkg.parent)
+    after = {p: p.read_bytes() for p in pkg.rglob("*") if p.is_file()}
+    assert after == before
+    assert not [p for p in pkg.parent.iterdir() if p.name.startswith(".")], "temporary folder left behind"
+
+
+def test_missing_or_corrupt_model_folder_says_what_is_missing(tfidf_package, tmp_path):
+    with pytest.raises(ModelFolderError, match="does not exist"):
+        Predictor.load(tmp_path / "nope")
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tfidf_package["package"], broken)
+    (broken / "artifacts" / "model" / "thresholds.json").unlink()
+    with pytest.raises(ModelFolderError, match="missing thresholds.json"):
+        Predictor.load(broken)
+    shutil.copy(tfidf_package["package"] / "artifacts" / "model" / "thresholds.json",
+                broken / "artifacts" / "model" / "thresholds.json")
+    (broken / "artifacts" / "model" / "family.json").write_text("{not json")
+    with pytest.raises(ModelFolderError, match="corrupt"):
+        Predictor.load(broken)
+
+
+def test_finetune_package_has_onnx_runtime_close_to_fp32(finetune_package):
+    pkg = finetune_package["package"]
+    assert (pkg / "artifacts" / "model" / "onnx" / "model.int8.onnx").exists()
+    fast = Predictor.load(pkg)
+    ref = Predictor.load(pkg, runtime="fp32")
+    assert fast.runtime == "onnx-int8" and ref.runtime == "fp32"
+    a, b = fast.predict(TEXTS), ref.predict(TEXTS)
+    assert np.nanmax(np.abs(a.proba - b.proba)) < 0.05

@@ -1,0 +1,135 @@
+"""Batch prediction from the command line: every input and output format, and every bad input."""
+
+import csv
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from training.cli import app
+from training.paths import SEEDS_DIR
+from training.segment import segment_file
+
+runner = CliRunner()
+SEED = SEEDS_DIR / "000_6d991916dd06222c.txt"
+
+
+def _predict(pkg, *args, input=None):
+    return runner.invoke(app, ["predict", "--model", str(pkg), "--quiet", *map(str, args)], input=input)
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_txt_article_is_segmented_as_in_training(tfidf_package, tmp_path):
+    out = tmp_path / "out.jsonl"
+    r = _predict(tfidf_package["package"], SEED, "-o", out)
+    assert r.exit_code == 0, r.output
+    rows = _jsonl(out)
+    units = segment_file(SEED)
+    assert [row["id"] for row in rows] == [u.id for u in units]
+    raw = SEED.read_text()
+    assert all(raw[row["start"]:row["end"]] == row["text"] for row in rows)
+    first = rows[0]
+    assert {"claim_type", "attribution", "withdrawal", "p.claim_type.casualties", "p.withdrawal.yes"} <= first.keys()
+    assert isinstance(first["claim_type"], list) and isinstance(first["withdrawal"], bool)
+
+
+def test_lines_mode_keeps_one_unit_per_line_including_empty(tfidf_package, tmp_path):
+    src = tmp_path / "lines.txt"
+    src.write_text("The army withdrew from the camp. JNIM said so.\n\n   \nResidents fled.\n")
+    out = tmp_path / "out.jsonl"
+    assert _predict(tfidf_package["package"], src, "--lines", "-o", out).exit_code == 0
+    rows = _jsonl(out)
+    assert [r["text"] for r in rows] == ["The army withdrew from the camp. JNIM said so.", "", "   ", "Residents fled."]
+    for empty in rows[1:3]:
+        assert empty["claim_type"] == [] and empty["attribution"] == [] and empty["withdrawal"] is False
+        assert empty["p.claim_type.attack"] is None
+
+
+def test_jsonl_and_csv_inputs_keep_ids_and_order_across_batches(tfidf_package, tmp_path):
+    units = segment_file(SEED)
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": f"u{i}", "text": u.text}) + "\n" for i, u in enumerate(units)))
+    out = tmp_path / "out.jsonl"
+    assert _predict(tfidf_package["package"], src, "-o", out, "--batch-size", 7).exit_code == 0
+    assert [r["id"] for r in _jsonl(out)] == [f"u{i}" for i in range(len(units))]
+
+    csv_src = tmp_path / "in.csv"
+    with open(csv_src, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "text"])
+        w.writerows([[f"c{i}", u.text] for i, u in enumerate(units)])
+    out_csv = tmp_path / "out.csv"
+    assert _predict(tfidf_package["package"], csv_src, "-o", out_csv, "--batch-size", 5).exit_code == 0
+    rows = list(csv.DictReader(open(out_csv)))
+    assert [r["id"] for r in rows] == [f"c{i}" for i in range(len(units))]
+    # the same text gives the same labels whatever the input format
+    assert [r["claim_type"] for r in rows] == ["|".join(r["claim_type"]) for r in _jsonl(out)]
+
+
+def test_stdin_and_parquet_output(tfidf_package, tmp_path):
+    out = tmp_path / "out.parquet"
+    r = _predict(tfidf_package["package"], "-", "-o", out, input="JNIM claimed the attack. The army denied it.\n")
+    assert r.exit_code == 0, r.output
+    table = pq.read_table(out).to_pylist()
+    assert [row["text"] for row in table] == ["JNIM claimed the attack.", "The army denied it."]
+    assert table[0]["doc_id"] == "stdin" and isinstance(table[0]["claim_type"], list)
+
+
+def test_summary_has_one_row_per_article(tfidf_package, tmp_path):
+    out = tmp_path / "out.jsonl"
+    r = _predict(tfidf_package["package"], SEED, SEEDS_DIR / "004_d1f2d348642eda18.txt", "-o", out, "--summary")
+    assert r.exit_code == 0, r.output
+    summary = _jsonl(tmp_path / "out.summary.jsonl")
+    assert [s["doc_id"] for s in summary] == ["000_6d991916dd06222c", "004_d1f2d348642eda18"]
+    assert {"any_withdrawal", "claims_by_source", "units"} <= summary[0].keys()
+    assert summary[0]["units"] == len(segment_file(SEED))
+
+
+def test_invalid_utf8_names_file_and_line_and_leaves_output_untouched(tfidf_package, tmp_path):
+    src = tmp_path / "bad.jsonl"
+    src.write_bytes(b'{"text": "fine"}\n{"text": "caf\xe9"}\n')
+    out = tmp_path / "out.jsonl"
+    out.write_text("previous results\n")
+    r = _predict(tfidf_package["package"], src, "-o", out)
+    assert r.exit_code == 1 and "bad.jsonl:2" in r.output and "invalid UTF-8" in r.output
+    assert out.read_text() == "previous results\n"
+    r = _predict(tfidf_package["package"], src, "-o", out, "--errors", "replace")
+    assert r.exit_code == 0 and _jsonl(out)[1]["text"] == "caf\ufffd"
+
+
+def test_missing_text_field_or_column_names_what_is_there(tfidf_package, tmp_path):
+    src = tmp_path / "bad.jsonl"
+    src.write_text('{"text": "ok"}\n{"body": "x", "id": 3}\n')
+    r = _predict(tfidf_package["package"], src, "-o", tmp_path / "o.jsonl")
+    assert r.exit_code == 1 and "bad.jsonl:2 [text]" in r.output and "['body', 'id']" in r.output
+    assert not (tmp_path / "o.jsonl").exists()
+    csv_src = tmp_path / "bad.csv"
+    csv_src.write_text("id,sentence\n1,hello\n")
+    r = _predict(tfidf_package["package"], csv_src, "-o", tmp_path / "o.jsonl")
+    assert r.exit_code == 1 and "bad.csv:1 [text]" in r.output and "['id', 'sentence']" in r.output
+
+
+def test_missing_or_corrupt_model(tfidf_package, tmp_path):
+    r = _predict(tmp_path / "nowhere", SEED, "-o", tmp_path / "o.jsonl")
+    assert r.exit_code == 1 and "does not exist" in r.output
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_bad_output_type(tfidf_package, tmp_path):
+    r = _predict(tfidf_package["package"], SEED, "-o", tmp_path / "o.xlsx")
+    assert r.exit_code == 1 and "unknown output type" in r.output
+
+
+def test_long_unit_is_truncated_and_counted(finetune_package, tmp_path):
+    src = tmp_path / "long.jsonl"
+    src.write_text(json.dumps({"text": "The army withdrew. " * 60}) + "\n" + json.dumps({"text": "Short."}) + "\n")
+    out = tmp_path / "out.jsonl"
+    r = runner.invoke(app, ["predict", "--model", str(finetune_package["package"]), str(src), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "1 unit(s) longer than 32 tokens were truncated" in r.output
+    assert len(_jsonl(out)) == 2
