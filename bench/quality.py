@@ -8,20 +8,23 @@ is exactly what the MLflow UI shows for those runs.
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pandas as pd
 import typer
 from mlflow.tracking import MlflowClient
 
 from training import atomic, loop, tracking
+from training.compare import score
 from training.config import load_config
-from training.package import package_run
 from training.evaluation.metrics import headline_names
 from training.paths import CONFIGS_DIR, ROOT
+from training.pipeline import train_package_check
 from training.progress import RichProgress
 
 SPEED_START = "<!-- speed:start -->"
@@ -51,23 +54,24 @@ def main(
     tracking.open_store(uri)
     started = time.perf_counter()
     with RichProgress() as progress:
-        results = []
-        for cfg, data in planned:
-            results.append(loop.run(cfg, data, uri, progress))
-            package_run(results[-1].run_id, cfg.name)  # as `claims train` does: models/<config>/
+        # As `claims train` does: run, package as models/<config>/, behavioural check.
+        results = [train_package_check(cfg, data, uri, progress).result for cfg, data in planned]
     total = time.perf_counter() - started
 
     client = MlflowClient(uri)
     runs = [(r, client.get_run(r.run_id)) for r in results]
     space = planned[0][1].space
     head = headline_names(space)
-    ranked = sorted(runs, key=lambda rr: -sum(rr[1].data.metrics[f"cv.{h}"] for h in head))
+    scores = score(pd.DataFrame([{**{h: run.data.metrics[f"cv.{h}"] for h in head},
+                                  "behaviour": run.data.metrics.get("behaviour.pass_rate", float("nan"))}
+                                 for _, run in runs]), head)
+    ranked = [rr for _, rr in sorted(zip(scores, runs), key=lambda x: -x[0])]
 
     lines = [
         "# Results",
         "",
         f"Made by `python bench/quality.py` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
-        f"{platform.machine()} with {len(__import__('os').sched_getaffinity(0))} CPU cores, "
+        f"{platform.machine()} with {len(os.sched_getaffinity(0))} CPU cores, "
         f"data digest `{runs[0][1].data.tags['claims.data_digest']}` ({len(planned[0][1].texts)} units, "
         f"{len(set(planned[0][1].docs))} articles), commit `{runs[0][1].data.tags.get('claims.git_commit', '?')[:10]}`"
         f"{' (uncommitted changes)' if runs[0][1].data.tags.get('claims.git_dirty') == 'true' else ''}.",
@@ -77,15 +81,29 @@ def main(
         "(stochastic families only; deterministic ones run once, std 0). Wall time is the whole config:",
         "cross-validation, final fit on all data and MLflow logging.",
         "",
-        "| family | config | " + " | ".join(h for _, h in COLUMNS) + " | seeds | wall time (s) | run id |",
-        "|---|---|" + "---|" * len(COLUMNS) + "---|---|---|",
+        "Behaviour: pass rate of the packaged model on the behavioural suite (`labels/behaviour/`, templated",
+        "sentences with actors and places from all over the region, `claims check`). Score: the mean of",
+        "claim_type macro F1, attribution macro F1, withdrawal F1 and the behaviour pass rate; the best",
+        "score becomes `models/default/`. Rows are in score order.",
+        "",
+        "| family | config | " + " | ".join(h for _, h in COLUMNS) + " | behaviour | score | seeds | wall time (s) | run id |",
+        "|---|---|" + "---|" * len(COLUMNS) + "---|---|---|---|---|",
     ]
     for result, run in ranked:
         m = run.data.metrics
+        sc = dict(zip([r.run_id for r, _ in runs], scores))[result.run_id]
         lines.append(f"| `{run.data.tags['claims.family']}` | {result.config.name} | "
                      + " | ".join(_cell(m, k) for k, _ in COLUMNS)
+                     + f" | {m.get('behaviour.pass_rate', float('nan')):.1%} | {sc:.3f}"
                      + f" | {int(m['cv.seeds'])} | {m['time.total_seconds']:.0f} | `{result.run_id[:8]}` |")
-    lines += ["", f"All configs together: {total:.0f} s.", "", "## Per-label F1", "",
+    lines += ["", f"All configs together: {total:.0f} s.", "", "## Behavioural pass rate per label", "",
+              "| label | " + " | ".join(r.config.name for r, _ in ranked) + " |", "|---|" + "---|" * len(ranked)]
+    behaviour_labels = sorted(k[len("behaviour.label."):] for k in ranked[0][1].data.metrics
+                              if k.startswith("behaviour.label."))
+    for name in behaviour_labels:
+        lines.append(f"| {name} | " + " | ".join(f"{run.data.metrics.get('behaviour.label.' + name, float('nan')):.0%}"
+                                                for _, run in ranked) + " |")
+    lines += ["", "## Per-label F1 (grouped CV)", "",
               "| label | " + " | ".join(r.config.name for r, _ in ranked) + " |",
               "|---|" + "---|" * len(ranked)]
     for name in space.column_names:

@@ -83,7 +83,7 @@ def _packaged(tmp_path_factory, config: str, *extra: str):
     cfg = shrunk(config, *extra)
     result = loop.run(cfg, loop.load_data(cfg), store)
     return {"store": store, "run_id": result.run_id,
-            "package": package_run(result.run_id, config, out_dir=root / "models"), "root": root}
+            "package": package_run(result.run_id, config, out_dir=root / "models", tracking_uri=store), "root": root}
 
 
 @pytest.fixture(scope="session")

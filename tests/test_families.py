@@ -8,7 +8,7 @@ from training.loop import load_data
 
 FAMILIES = registry.names()
 CONFIG_OF = {"majority.v1": "majority", "tfidf_linear.v1": "tfidf_linear", "embed_linear.v1": "embed_linear",
-             "finetune.v1": "finetune"}
+             "finetune.v1": "finetune", "rules.v1": "rules", "ensemble.v1": "ensemble"}
 
 
 def test_every_registered_name_resolves_and_has_a_config():
@@ -73,3 +73,23 @@ def test_embedding_cache_reuses_vectors(monkeypatch, tmp_path):
     np.testing.assert_array_equal(embedding_cache.embed(texts, cache_dir=tmp_path), first)
     assert first.shape == (2, 384)
     np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, rtol=1e-5)
+
+
+def test_rules_fire_on_unseen_actors_through_the_gazetteer(data):
+    cfg = shrunk("rules")
+    model = build(cfg.model, cfg.train, data.schema).fit(data.texts, data.y)
+    cols = data.space.column_names
+    fired = model.fired(["ISWAP said its fighters had killed 12 soldiers in Monguno.",
+                         "The Somali National Army said it had withdrawn from El Baraf."])
+    assert fired[0, cols.index("attribution.militant_group")] == 1
+    assert fired[0, cols.index("claim_type.casualties")] == 1
+    assert fired[1, cols.index("attribution.government_military")] == 1
+    assert fired[1, cols.index("withdrawal.yes")] == 1
+    assert fired[1, cols.index("attribution.militant_group")] == 0
+
+
+def test_ensemble_averages_its_members(data):
+    cfg = shrunk("ensemble", "model.members=[majority.v1,tfidf_linear.v1]", "data.augment.enabled=false")
+    model = build(cfg.model, cfg.train, data.schema).fit(data.texts, data.y)
+    a, b = (m.predict_proba(data.texts[:6]) for m in model.members_)
+    np.testing.assert_allclose(model.predict_proba(data.texts[:6]), (a + b) / 2)

@@ -37,7 +37,7 @@ def test_package_describes_itself(tfidf_package):
 
 def test_round_trip_predictions_equal(tfidf_package, tmp_path):
     """The package predicts exactly what the run's final model predicts."""
-    run_model = package.download_run_model(tfidf_package["run_id"], tmp_path)
+    run_model = package.download_run_model(tfidf_package["run_id"], tmp_path, tfidf_package["store"])
     direct = Predictor.load(run_model).predict(TEXTS)
     pyfunc = mlflow.pyfunc.load_model(str(tfidf_package["package"]))
     out = pyfunc.predict(pd.DataFrame({"text": TEXTS}))
@@ -60,7 +60,7 @@ def test_package_is_logged_to_the_run_and_can_be_registered(tfidf_package):
     assert "package" in {a.path for a in client.list_artifacts(tfidf_package["run_id"])}
     mlflow.set_tracking_uri(tfidf_package["store"])
     package.package_run(tfidf_package["run_id"], "registered", out_dir=tfidf_package["root"] / "models",
-                        register="conflict-claims", alias="champion")
+                        register="conflict-claims", alias="champion", tracking_uri=tfidf_package["store"])
     version = client.get_model_version_by_alias("conflict-claims", "champion")
     loaded = mlflow.pyfunc.load_model("models:/conflict-claims@champion")
     assert version.run_id == tfidf_package["run_id"]

@@ -121,17 +121,25 @@ def _no_runs(store: str) -> bool:
     return exp is None or mlflow.search_runs([exp.experiment_id]).empty
 
 
-def test_cli_trains_several_configs_and_compare_ranks_them(store):
-    args = [str(CONFIGS_DIR / "majority.yaml"), str(CONFIGS_DIR / "tfidf_linear.yaml"), "--tracking-uri", store, "--quiet"]
+def test_cli_trains_packages_checks_several_configs_and_compare_ranks_them(store, tmp_path):
+    args = [str(CONFIGS_DIR / "majority.yaml"), str(CONFIGS_DIR / "tfidf_linear.yaml"), "--tracking-uri", store,
+            "--quiet", "--models-dir", str(tmp_path / "models")]
     for s in SHRINK:
         args += ["--set", s]
     result = _cli(*args)
     assert result.exit_code == 0, result.output
     assert result.output.count("\t") == 2
+    assert (tmp_path / "models" / "tfidf_linear" / "MLmodel").exists()
     result = runner.invoke(app, ["compare", "--tracking-uri", store])
     assert result.exit_code == 0, result.output
     lines = [line for line in result.output.splitlines() if "majority" in line or "tfidf_linear" in line]
     assert len(lines) == 2 and "tfidf_linear" in lines[0]  # best first
+    assert "behaviour" in result.output and "score" in result.output
+    result = runner.invoke(app, ["package", "best", "--name", "default", "--tracking-uri", store,
+                                 "--models-dir", str(tmp_path / "models")])
+    assert result.exit_code == 0, result.output
+    assert "best run: tfidf_linear" in result.output
+    assert (tmp_path / "models" / "default" / "MLmodel").exists()
 
 
 def test_cli_invalid_config_stops_before_training(store, tmp_path):

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from training import annotations, interchange
 from training.errors import InputError, fail
-from training.paths import ANNOTATIONS_DIR, SCHEMA_PATH, SEEDS_DIR
+from training.paths import ANNOTATIONS_DIR, MODELS_DIR, SCHEMA_PATH, SEEDS_DIR
 from training.schema import load_schema
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -70,10 +70,18 @@ def validate(
     from training.validate import label_counts
     from training.validate import validate as run_validation
 
+    from training.behaviour import load_suite
+    from training.gazetteer import load_gazetteer
+
     schema = load_schema(schema_path)
     report = run_validation(schema, files or None, None if no_seeds else seeds)
-    if not report.ok:
-        raise InputError(report.problems)
+    problems = list(report.problems)
+    try:  # the gazetteer and the behavioural suite are checked with the corpus
+        load_suite(schema, load_gazetteer(schema))
+    except InputError as e:
+        problems.extend(e.problems)
+    if problems:
+        raise InputError(problems)
     counts = label_counts(report.records, schema)
     docs = sorted(counts[("units", "all")])
     table = Table(title=f"{len(report.records)} annotated units in {len(docs)} articles")
@@ -127,10 +135,12 @@ def train(
     tracking_uri: Annotated[Optional[str], typer.Option(help="MLflow store (default: sqlite:///mlflow.db).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or tables.")] = False,
     package: Annotated[bool, typer.Option(help="Package each final model as models/<config name>/.")] = True,
+    behaviour: Annotated[bool, typer.Option(help="Run the behavioural suite on each package, log it to the run.")] = True,
+    models_dir: Annotated[Path, typer.Option(help="Where packages are written.")] = MODELS_DIR,
 ) -> None:
     """Cross-validate, fit and log each config to MLflow. Everything is checked before training starts."""
     from training import loop, tracking
-    from training.package import package_run
+    from training.pipeline import train_package_check
     from training.config import load_config
     from training.evaluation.metrics import headline_names
 
@@ -147,27 +157,26 @@ def train(
     for uri in sorted({uri for *_, uri in planned}):
         tracking.open_store(uri)
 
-    results = []
+    outcomes = []
     progress = None if quiet else _progress()
     with progress or _nothing():
         for cfg, data, uri in planned:
             tracking.open_store(uri)
-            results.append(loop.run(cfg, data, uri, progress))
-            if package:
-                package_run(results[-1].run_id, cfg.name)
+            outcomes.append(train_package_check(cfg, data, uri, progress, package, behaviour, models_dir))
     if quiet:
-        for r in results:
-            typer.echo(f"{r.config.name}\t{r.run_id}")
+        for o in outcomes:
+            typer.echo(f"{o.result.config.name}\t{o.result.run_id}")
         return
     names = headline_names(planned[0][1].space)
     table = Table(title="Grouped cross-validation (leave one article out), mean ± std over seeds")
-    for col in ("config", *names, "seconds", "run id"):
+    for col in ("config", *names, "behaviour", "seconds", "run id"):
         table.add_column(col)
-    for r in results:
+    for o in outcomes:
+        r = o.result
         table.add_row(r.config.name, *[f"{r.cv[n]:.3f} ± {r.cv[n + '_std']:.3f}" for n in names],
-                      f"{r.seconds:.0f}", r.run_id)
+                      f"{o.behaviour.overall:.1%}" if o.behaviour else "-", f"{r.seconds:.0f}", r.run_id)
     out.print(table)
-    for r in results:
+    for r in (o.result for o in outcomes):
         if r.warnings:
             err.print(f"{r.config.name}: {len(r.warnings)} warning(s), see warnings.txt in run {r.run_id}")
 
@@ -206,13 +215,15 @@ def package_cmd(
     alias: Annotated[Optional[str], typer.Option(help="Alias for the registered version, e.g. champion.")] = None,
     experiment: Annotated[str, typer.Option(help="Experiment searched for 'best'.")] = "conflict-claims",
     tracking_uri: Annotated[Optional[str], typer.Option(help="MLflow store (default: sqlite:///mlflow.db).")] = None,
+    models_dir: Annotated[Path, typer.Option(help="Where packages are written.")] = MODELS_DIR,
 ) -> None:
     """Package a run's final model as an MLflow pyfunc folder (no pickle), logged back to the run."""
     from training import tracking
     from training.compare import latest_runs
     from training.package import package_run
 
-    tracking.open_store(tracking.resolve_uri(tracking_uri, None))
+    uri = tracking.resolve_uri(tracking_uri, None)
+    tracking.open_store(uri)
     if run_id == "best":
         runs = latest_runs(experiment, load_schema())
         if runs.empty:
@@ -220,7 +231,7 @@ def package_cmd(
         run_id = runs.iloc[0]["run_id"]
         err.print(f"best run: {runs.iloc[0]['config']} ({run_id})")
     try:
-        target = package_run(run_id, name, register=register, alias=alias)
+        target = package_run(run_id, name, out_dir=models_dir, register=register, alias=alias, tracking_uri=uri)
     except Exception as e:
         if type(e).__name__ in ("MlflowException", "ModelFolderError", "OSError", "FileNotFoundError"):
             raise fail(run_id, str(e)) from None
@@ -277,6 +288,64 @@ def predict_spark(
 
     n = predict_parquet(model, source, dest, master)
     err.print(f"{n} rows -> {dest}")
+
+
+@app.command()
+@reports_input_errors
+def check(
+    model: Annotated[Path, typer.Option("--model", help="A packaged model folder, e.g. models/default.")],
+    min_pass: Annotated[float, typer.Option(help="Exit 1 if the overall pass rate is below this.")] = 0.0,
+    min_label: Annotated[float, typer.Option(help="Exit 1 if any label's pass rate is below this.")] = 0.0,
+    suite_dir: Annotated[Path, typer.Option("--suite", help="Folder of behavioural test files.")] = None,
+    log: Annotated[bool, typer.Option(help="Log the rates to the model's MLflow run.")] = True,
+    tracking_uri: Annotated[Optional[str], typer.Option(help="MLflow store (default: sqlite:///mlflow.db).")] = None,
+) -> None:
+    """Behavioural tests (CheckList-style templates) on a packaged model: pass rate per test and label."""
+    from training.behaviour import SUITE_DIR, check_package
+    from training.gazetteer import load_gazetteer
+    from training.predictor import ModelFolderError
+
+    schema = load_schema()
+    try:
+        report = check_package(model, schema, load_gazetteer(schema), suite_dir or SUITE_DIR)
+    except ModelFolderError as e:
+        raise fail(model, str(e)) from None
+    for title, rates in (("test", report.per_test), ("label", report.per_label)):
+        table = Table(title=f"pass rate per {title}")
+        table.add_column(title)
+        table.add_column("pass rate", justify="right")
+        for name, rate in rates.items():
+            table.add_row(name, f"{rate:.0%}", style=None if rate >= max(min_label, 0.75) else "red")
+        out.print(table)
+    out.print(f"overall pass rate: {report.overall:.1%} ({model})")
+    if log:
+        _log_behaviour(model, report, tracking_uri)
+    low = {k: v for k, v in report.per_label.items() if v < min_label}
+    if report.overall < min_pass or low:
+        err.print(f"below threshold: overall {report.overall:.1%} (min {min_pass:.0%}); labels under "
+                  f"{min_label:.0%}: {', '.join(low) or 'none'}")
+        raise typer.Exit(1)
+
+
+def _log_behaviour(model: Path, report, tracking_uri: Optional[str]) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from training import tracking
+    from training.behaviour import log_to_run, package_run_id
+
+    run_id = package_run_id(model)
+    if not run_id:
+        err.print("not logged: the package names no MLflow run")
+        return
+    uri = tracking.resolve_uri(tracking_uri, None)
+    tracking.open_store(uri)
+    try:
+        MlflowClient(uri).get_run(run_id)
+    except Exception:
+        err.print(f"not logged: run {run_id} is not in {uri}")
+        return
+    log_to_run(run_id, report, uri)
+    err.print(f"logged behavioural pass rates to run {run_id}")
 
 
 def _progress():

@@ -21,12 +21,22 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+class AugmentConfig(Strict):
+    """Swap augmentation of training parts (never test folds): actors and places from the gazetteer."""
+
+    enabled: bool = False
+    copies: int = Field(default=1, ge=1, le=20, description="Swapped variants per unit that mentions something.")
+    actors: bool = True
+    places: bool = True
+
+
 class DataConfig(Strict):
     annotations: list[str] = Field(default=["labels/annotations/*.jsonl"], min_length=1,
                                    description="Annotation files or glob patterns, relative to the repo root.")
     schema_path: str = "labels/schema.yaml"
     tasks: list[str] = Field(default=["claim_type", "attribution", "withdrawal"], min_length=1)
     max_units_per_doc: int | None = Field(default=None, ge=1, description="Shrink the data (tests).")
+    augment: AugmentConfig = AugmentConfig()
 
 
 class ModelConfig(Strict):

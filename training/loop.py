@@ -20,8 +20,10 @@ from training import annotations, atomic, reports, tracking
 from training.config import ExperimentConfig
 from training.dataset import files_digest, label_matrix, load_dataset
 from training.errors import InputError, Problem
+from training.augment import Augmenting
 from training.evaluation import metrics, splits, thresholds
 from training.families.base import ClaimsModel, ConstantLabelWarning, build
+from training.gazetteer import Gazetteer, load_gazetteer
 from training.labelspace import LabelSpace
 from training.paths import resolve
 from training.schema import Schema, load_schema
@@ -38,6 +40,7 @@ class Data:
     docs: list[str]
     texts: list[str]
     y: np.ndarray
+    gazetteer: Gazetteer | None = None  # loaded when the config augments
 
     @property
     def space(self) -> LabelSpace:
@@ -85,7 +88,10 @@ def load_data(cfg: ExperimentConfig) -> Data:
             if seen[doc] <= cfg.data.max_units_per_doc:
                 keep.append(i)
         ds = ds.select(keep)
-    return Data(schema, paths, files_digest(paths), ds["id"], ds["doc_id"], ds["text"], label_matrix(ds, schema))
+    # Checked here, with the data, so a broken gazetteer stops the run before any training.
+    gazetteer = load_gazetteer(load_schema(resolve(cfg.data.schema_path))) if cfg.data.augment.enabled else None
+    return Data(schema, paths, files_digest(paths), ds["id"], ds["doc_id"], ds["text"], label_matrix(ds, schema),
+                gazetteer)
 
 
 def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress | None = None) -> Result:
@@ -103,6 +109,7 @@ def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress
     tags = {"claims.role": "parent", "claims.config": cfg.name, "claims.family": cfg.model.name,
             "claims.tasks": ",".join(data.schema.task_names), "claims.data_digest": data.digest,
             **tracking.git_state(), **tracking.package_versions()}
+    gazetteer = data.gazetteer
     t0 = time.perf_counter()
     caught: list[warnings.WarningMessage] = []
     with mlflow.start_run(experiment_id=exp_id, run_name=cfg.name, tags=tags) as parent, \
@@ -115,6 +122,9 @@ def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress
         def new_model(train_cfg) -> ClaimsModel:
             model = build(cfg.model, train_cfg, data.schema)
             model.on_epoch, model.on_fit_end = progress.epoch, progress.fit_done
+            aug = cfg.data.augment
+            if aug.enabled:
+                return Augmenting(model, gazetteer, aug.copies, train_cfg.seed, aug.actors, aug.places)
             return model
 
         def fitted(train_cfg, idx: np.ndarray) -> ClaimsModel:
@@ -140,6 +150,7 @@ def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress
                     model = fitted(train_cfg, tr)
                     proba = model.predict_proba([data.texts[i] for i in te])
                     oof[te], pred[te] = proba, space.decide(proba, thr)
+                    mlflow.log_metric("data.augmented_units", getattr(model, "augmented_units", 0))
                     fold = metrics.compute(data.y[te], pred[te], proba, space)
                     mlflow.log_metrics({f"fold.{k}": v for k, v in fold.items()})
                     mlflow.log_metrics({f"threshold.{n}": float(t) for n, t in zip(space.column_names, thr)})
@@ -161,6 +172,7 @@ def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress
         t_final = time.perf_counter()
         final = fitted(cfg.train, np.arange(len(data.texts)))
         mlflow.log_metric("time.final_fit_seconds", time.perf_counter() - t_final)
+        mlflow.log_metric("data.augmented_units", getattr(final, "augmented_units", 0))
         for epoch, loss in enumerate(final.history_, start=1):
             mlflow.log_metric("final.train.loss", loss, step=epoch)
         seconds = time.perf_counter() - t0

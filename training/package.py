@@ -142,21 +142,27 @@ def model_card(folder: Path, name: str, run_id: str | None) -> str:
     return "\n".join(lines)
 
 
-def download_run_model(run_id: str, dest: Path) -> Path:
+def download_run_model(run_id: str, dest: Path, tracking_uri: str | None = None) -> Path:
+    import os
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per file otherwise
     import mlflow
 
-    return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="model", dst_path=str(dest)))
+    return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="model", dst_path=str(dest),
+                                                    tracking_uri=tracking_uri))
 
 
 def package_run(run_id: str, name: str, out_dir: Path = MODELS_DIR, register: str | None = None,
-                alias: str | None = None) -> Path:
+                alias: str | None = None, tracking_uri: str | None = None) -> Path:
     """Package a finished run's final model, log the package to the run, optionally register it."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)  # the model registry follows the tracking store
     with tempfile.TemporaryDirectory() as tmp:
-        target = package_model_folder(download_run_model(run_id, Path(tmp)), name, out_dir, run_id)
-    client = MlflowClient()
+        target = package_model_folder(download_run_model(run_id, Path(tmp), tracking_uri), name, out_dir, run_id)
+    client = MlflowClient(tracking_uri)
     client.log_artifacts(run_id, str(target), "package")
     if register:
         version = mlflow.register_model(f"runs:/{run_id}/package", register)

@@ -46,7 +46,7 @@ class Predictor:
         from training.families.base import load_model
 
         folder = resolve_model_folder(Path(folder))
-        model = load_model(folder)
+        model = load_model(folder).for_inference()
         raw = json.loads((folder / "thresholds.json").read_text())
         missing = [c for c in model.space.column_names if c not in raw]
         if missing:

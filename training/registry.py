@@ -31,7 +31,7 @@ def register(name: str):
 
 def _load_builtin() -> None:
     # Importing the modules runs their @register decorators.
-    from training.families import embed_linear, finetune, majority, tfidf_linear  # noqa: F401
+    from training.families import embed_linear, ensemble, finetune, majority, rules, tfidf_linear  # noqa: F401
 
 
 def names() -> list[str]:

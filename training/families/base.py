@@ -82,6 +82,10 @@ class ClaimsModel:
     def load(cls, path: Path | str) -> "ClaimsModel":
         return load_model(path)
 
+    def for_inference(self) -> "ClaimsModel":
+        """Switch off what only helps training (caches keyed by training text); returns self."""
+        return self
+
     # -- what a family implements ------------------------------------------------------------
     def _fit(self, texts: list[str], y: np.ndarray) -> None:
         raise NotImplementedError

@@ -30,6 +30,11 @@ class EmbedLinear(ClaimsModel):
 
         return embedding_cache.embed(texts, cache_dir=embedding_cache.CACHE_DIR if self.options.cache else None)
 
+    def for_inference(self):
+        # New text is rarely seen twice: caching it would only fill the disk.
+        self.options = self.options.model_copy(update={"cache": False})
+        return self
+
     def _fit(self, texts, y):
         self.head_ = fit_head(make_head(self.options.C, self.options.class_weight, self.train_config.seed),
                               self._embed(texts), y)

@@ -1,0 +1,98 @@
+import random
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
+
+from tests.conftest import shrunk
+from training import loop, tracking
+from training.augment import augment, swap
+from training.cli import app
+from training.errors import InputError
+from training.gazetteer import ACTORS_PATH, PLACES_PATH, load_gazetteer
+
+
+@pytest.fixture(scope="module")
+def gaz(schema):
+    return load_gazetteer(schema)
+
+
+def test_gazetteer_covers_the_region(gaz, schema):
+    labels = {a.label for a in gaz.actors}
+    assert labels == set(schema.task("attribution").label_names)
+    names = {alias for a in gaz.actors for alias in a.aliases}
+    for expected in ("ISWAP", "Boko Haram", "Al-Shabaab", "Ansarul Islam", "Wagner", "Africa Corps", "ACLED",
+                     "Nigerien army", "Somali National Army", "MINUSMA"):
+        assert expected in names, expected
+    assert {"towns", "bases"} <= set(gaz.places)
+
+
+def _bad_copy(tmp_path, old, new):
+    path = tmp_path / "actors.yaml"
+    text = ACTORS_PATH.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+def test_duplicate_alias_names_file_and_line(schema, tmp_path):
+    path = _bad_copy(tmp_path, "aliases: [Boko Haram, JAS,", "aliases: [Boko Haram, JNIM,")
+    with pytest.raises(InputError) as e:
+        load_gazetteer(schema, path, PLACES_PATH)
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if "name: Boko Haram" in text)
+    assert f"actors.yaml:{line} [aliases]: duplicate alias 'JNIM' (first at line" in str(e.value)
+
+
+def test_unknown_label_names_file_and_line(schema, tmp_path):
+    path = _bad_copy(tmp_path, "label: militant_group", "label: militants")
+    with pytest.raises(InputError, match=r"actors.yaml:\d+ \[label\]: unknown label 'militants'"):
+        load_gazetteer(schema, path, PLACES_PATH)
+
+
+def test_unparsable_gazetteer(schema, tmp_path):
+    path = tmp_path / "actors.yaml"
+    path.write_text("actors:\n  - name: [unclosed\n")
+    with pytest.raises(InputError, match=r"actors.yaml:\d+: invalid YAML"):
+        load_gazetteer(schema, path, PLACES_PATH)
+
+
+def test_swap_keeps_type_and_leaves_other_text(gaz):
+    rng = random.Random(0)
+    text = "On Monday, JNIM said it targeted a military airport in the northern city of Timbuktu."
+    out = swap(text, gaz, rng)
+    groups = {a.aliases[0] for a in gaz.of_type("armed_group")} - {"JNIM"}
+    assert out.startswith("On Monday, ") and " said it targeted a military airport in the northern city of " in out
+    assert any(out.startswith(f"On Monday, {g} said") for g in groups)
+    assert swap("Mali marked the Muslim festival of Eid el-Adha.", gaz, rng) is None
+
+
+def test_augment_copies_labels(gaz):
+    texts = ["The Malian army said it had been forced to pull back.", "ADVERTISEMENT"]
+    y = np.array([[1, 0], [0, 1]])
+    new_texts, new_y = augment(texts, y, gaz, copies=3, seed=0)
+    assert new_texts[:2] == texts and len(new_texts) > 2
+    assert all("army said it had been forced to pull back." in t for t in new_texts[2:])
+    assert (new_y[2:] == [1, 0]).all()
+
+
+def test_augmentation_runs_inside_training_folds_and_is_logged(store):
+    cfg = shrunk("tfidf_linear", "data.augment.enabled=true", "data.augment.copies=2")
+    tracking.open_store(store)
+    data = loop.load_data(cfg)
+    result = loop.run(cfg, data, store)
+    client = MlflowClient(store)
+    [child] = client.search_runs([client.get_run(result.run_id).info.experiment_id],
+                                 filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")
+    assert child.data.metrics["data.augmented_units"] > 0
+    assert client.get_run(result.run_id).data.metrics["data.augmented_units"] > 0
+    assert child.data.metrics["fold.claim_type.casualties.support"] <= 14  # test fold: original units only
+
+
+def test_validate_reports_gazetteer_problems(tmp_path, monkeypatch):
+    from training import gazetteer
+
+    bad = _bad_copy(tmp_path, "label: local_source", "label: locals")
+    monkeypatch.setattr(gazetteer, "ACTORS_PATH", bad)
+    result = CliRunner().invoke(app, ["validate"])
+    assert result.exit_code == 1 and "actors.yaml" in result.output and "unknown label 'locals'" in result.output
