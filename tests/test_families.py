@@ -88,8 +88,14 @@ def test_rules_fire_on_unseen_actors_through_the_gazetteer(data):
     assert fired[1, cols.index("attribution.militant_group")] == 0
 
 
-def test_ensemble_averages_its_members(data):
-    cfg = shrunk("ensemble", "model.members=[majority.v1,tfidf_linear.v1]", "data.augment.enabled=false")
+def test_ensemble_uses_rule_cues_where_ngrams_know_nothing(data):
+    """Unseen wording: the n-grams have no evidence, the cue indicator should carry the label."""
+    cfg = shrunk("ensemble", "data.augment.enabled=false")
     model = build(cfg.model, cfg.train, data.schema).fit(data.texts, data.y)
-    a, b = (m.predict_proba(data.texts[:6]) for m in model.members_)
-    np.testing.assert_allclose(model.predict_proba(data.texts[:6]), (a + b) / 2)
+    cols = data.space.column_names
+    head = model.head_.estimators_[cols.index("withdrawal.yes")]
+    assert head.coef_[0, -len(cols) + cols.index("withdrawal.yes")] > 0  # the withdrawal cue weighs for it
+    without = build(shrunk("ensemble", "data.augment.enabled=false", "model.features=[tfidf,embeddings]").model,
+                    cfg.train, data.schema).fit(data.texts, data.y)
+    text = ["The garrison evacuated the outpost overnight."]
+    assert model.predict_proba(text)[0, -1] > without.predict_proba(text)[0, -1]

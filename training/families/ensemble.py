@@ -1,70 +1,100 @@
-"""ensemble.v1: a vote of families: the weighted mean of their probabilities.
+"""ensemble.v1: learned features and the rules together, one logistic regression per label.
 
-Members are registered families with their default options, each fitted on the same data. Per-label
-thresholds tuned on held-out articles (as for every family) then calibrate the vote's decisions.
+Features: TF-IDF word and character n-grams, frozen MiniLM sentence embeddings, and the rules.v1
+cue indicators (one per output column). The regression learns how far to trust each cue from the
+training data; on unseen wording, where the n-grams know nothing, the cues carry the decision.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field
+from scipy import sparse
 
 from training.config import ModelConfig
+from training.families import sklearn_io
 from training.families.base import ClaimsModel, load_model
+from training.families.linear_head import fit_head, make_head
 from training.registry import register
+
+Feature = Literal["tfidf", "embeddings", "rules"]
 
 
 class EnsembleOptions(ModelConfig):
     name: Literal["ensemble.v1"] = "ensemble.v1"
-    members: list[str] = Field(default=["tfidf_linear.v1", "embed_linear.v1", "rules.v1"], min_length=2)
-    weights: list[float] | None = Field(default=None, description="One per member; default: equal.")
-
-    @field_validator("members")
-    @classmethod
-    def _known(cls, members: list[str]) -> list[str]:
-        from training import registry
-
-        for m in members:
-            registry.get(m)  # raises with the closest name
-            if m.startswith("ensemble."):
-                raise ValueError("an ensemble cannot contain an ensemble")
-        return members
+    features: list[Feature] = Field(default=["tfidf", "embeddings", "rules"], min_length=1)
+    C: float = Field(default=2.0, gt=0)
+    class_weight: Literal["balanced"] | None = "balanced"
+    rules_weight: float = Field(default=1.0, gt=0, description="Scale of the 0/1 cue indicators.")
 
 
 @register("ensemble.v1")
 class Ensemble(ClaimsModel):
     Options = EnsembleOptions
 
-    @property
-    def _weights(self) -> np.ndarray:
-        w = np.asarray(self.options.weights or [1.0] * len(self.options.members), dtype=float)
-        return w / w.sum()
-
-    def _fit(self, texts, y):
+    def _parts(self):
         from training import registry
 
-        self.members_ = []
-        for name in self.options.members:
-            member = registry.get(name)(registry.options_class(name)(), self.train_config, self.space)
-            member.on_epoch = self.on_epoch
-            self.members_.append(member.fit(texts, y))
+        parts = {}
+        if "tfidf" in self.options.features:
+            parts["tfidf"] = registry.get("tfidf_linear.v1")(registry.options_class("tfidf_linear.v1")(),
+                                                             self.train_config, self.space)
+        if "embeddings" in self.options.features:
+            parts["embeddings"] = registry.get("embed_linear.v1")(registry.options_class("embed_linear.v1")(),
+                                                                  self.train_config, self.space)
+        if "rules" in self.options.features:
+            parts["rules"] = registry.get("rules.v1")(registry.options_class("rules.v1")(),
+                                                      self.train_config, self.space)
+        return parts
+
+    def _features(self, texts, fit: bool = False):
+        blocks = []
+        if "tfidf" in self.parts_:
+            vec = self.parts_["tfidf"]._pipeline().named_steps["features"] if fit else self.vectoriser_
+            if fit:
+                self.vectoriser_ = vec
+                blocks.append(vec.fit_transform(texts))
+            else:
+                blocks.append(vec.transform(texts))
+        if "embeddings" in self.parts_:
+            blocks.append(sparse.csr_matrix(self.parts_["embeddings"]._embed(texts)))
+        if "rules" in self.parts_:
+            blocks.append(sparse.csr_matrix(self.parts_["rules"].fired(texts) * self.options.rules_weight))
+        return sparse.hstack(blocks).tocsr()
+
+    def _fit(self, texts, y):
+        self.parts_ = self._parts()
+        if "rules" in self.parts_:
+            rules = self.parts_["rules"]
+            rules._load_sources()
+            rules._compile()
+        self.head_ = fit_head(make_head(self.options.C, self.options.class_weight, self.train_config.seed),
+                              self._features(texts, fit=True), y)
 
     def _predict_proba(self, texts):
-        return sum(w * m.predict_proba(texts) for w, m in zip(self._weights, self.members_))
+        return self.head_.predict_proba(self._features(texts))
 
     def for_inference(self):
-        self.members_ = [m.for_inference() for m in self.members_]
+        if "embeddings" in self.parts_:
+            self.parts_["embeddings"].for_inference()
         return self
 
     def _save(self, path: Path):
-        for i, m in enumerate(self.members_):
-            m.save(path / "members" / f"{i}")
-        (path / "members" / "index.json").write_text(json.dumps(self.options.members))
+        sklearn_io.dump(self.head_, path / "head.skops")
+        if "tfidf" in self.parts_:
+            sklearn_io.dump(self.vectoriser_, path / "tfidf.skops")
+        if "rules" in self.parts_:
+            rules = self.parts_["rules"]
+            rules.p_fired_ = rules.p_silent_ = np.zeros(len(self.space))  # calibration unused here
+            rules.save(path / "rules")
 
     def _load(self, path: Path):
-        n = len(json.loads((path / "members" / "index.json").read_text()))
-        self.members_ = [load_model(path / "members" / f"{i}") for i in range(n)]
+        self.parts_ = self._parts()
+        self.head_ = sklearn_io.load(path / "head.skops")
+        if "tfidf" in self.parts_:
+            self.vectoriser_ = sklearn_io.load(path / "tfidf.skops")
+        if "rules" in self.parts_:
+            self.parts_["rules"] = load_model(path / "rules")
