@@ -141,7 +141,7 @@ def main(models: Path = typer.Option(MODELS_DIR), n: int = typer.Option(5000, "-
                   f"| its own fp32 torch path | {fp32_sps:,.0f} | {fast_sps / fp32_sps:.2f}x faster |",
                   f"| `transformers.pipeline(\"text-classification\")`, defaults | {pipe_sps:,.0f} | "
                   f"{fast_sps / pipe_sps:.2f}x faster |", "",
-                  f"Label decisions of {fast.runtime} agree with fp32 on {agree:.2%} of {agree and len(texts) * len(fast.space)} "
+                  f"Label decisions of {fast.runtime} agree with fp32 on {agree:.2%} of {len(texts) * len(fast.space)} "
                   f"(sentence, label) pairs."]
         print(f"finetune: packaged {fast_sps:,.0f}/s; fp32 {fp32_sps:,.0f}/s ({fast_sps / fp32_sps:.2f}x); "
               f"pipeline {pipe_sps:,.0f}/s ({fast_sps / pipe_sps:.2f}x); agreement {agree:.4%}", flush=True)

@@ -28,6 +28,7 @@ from training.pipeline import train_package_check
 from training.progress import RichProgress
 
 SPEED_START = "<!-- speed:start -->"
+WHAT_EACH_ADDS = (Path(__file__).parent / "what_each_adds.md").read_text()  # prose kept beside the script
 COLUMNS = [  # (metric under cv., header)
     ("claim_type.macro_f1", "claim_type macro F1"),
     ("claim_type.micro_f1", "claim_type micro F1"),
@@ -96,7 +97,7 @@ def main(
                      + " | ".join(_cell(m, k) for k, _ in COLUMNS)
                      + f" | {m.get('behaviour.pass_rate', float('nan')):.1%} | {sc:.3f}"
                      + f" | {int(m['cv.seeds'])} | {m['time.total_seconds']:.0f} | `{result.run_id[:8]}` |")
-    lines += ["", f"All configs together: {total:.0f} s.", "", "## Behavioural pass rate per label", "",
+    lines += ["", f"All configs together: {total:.0f} s.", "", *WHAT_EACH_ADDS.splitlines(), "## Behavioural pass rate per label", "",
               "| label | " + " | ".join(r.config.name for r, _ in ranked) + " |", "|---|" + "---|" * len(ranked)]
     behaviour_labels = sorted(k[len("behaviour.label."):] for k in ranked[0][1].data.metrics
                               if k.startswith("behaviour.label."))
