@@ -5,7 +5,6 @@ import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import pytest
 from typer.testing import CliRunner
 
 from training.cli import app

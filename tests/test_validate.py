@@ -1,6 +1,4 @@
-from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import SEED_DOC, read_jsonl, write_jsonl

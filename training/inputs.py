@@ -7,7 +7,6 @@ line is one unit. Bytes are decoded line by line so an invalid byte is reported 
 from __future__ import annotations
 
 import csv
-import io
 import json
 import sys
 from collections.abc import Iterator
@@ -100,7 +99,3 @@ def _csv(path: str, errors: str) -> Iterator[Unit]:
 def read_all(paths: list[str], lines: bool = False, errors: str = "strict") -> Iterator[Unit]:
     for path in paths:
         yield from read_units(path, lines, errors)
-
-
-def stdin_from(text: str):  # pragma: no cover - used by tests to fake stdin
-    return io.BytesIO(text.encode())

@@ -111,7 +111,6 @@ def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress
             **tracking.git_state(), **tracking.package_versions()}
     gazetteer = data.gazetteer
     t0 = time.perf_counter()
-    caught: list[warnings.WarningMessage] = []
     with mlflow.start_run(experiment_id=exp_id, run_name=cfg.name, tags=tags) as parent, \
             warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -6,7 +6,6 @@ import os
 import subprocess
 from importlib import metadata
 from pathlib import Path
-from urllib.parse import urlparse
 
 from training.errors import InputError, Problem
 from training.paths import DEFAULT_TRACKING_URI, ROOT
@@ -73,7 +72,3 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[f"version.{name}"] = "not installed"
     return out
-
-
-def is_local_file_uri(uri: str) -> bool:
-    return urlparse(uri).scheme in ("", "file")

@@ -61,7 +61,6 @@ def aggregate(per_seed: list[dict[str, float]]) -> dict[str, float]:
     return out
 
 
-
 def headline_names(space: LabelSpace) -> list[str]:
     """The one number per task that summaries show: F1 for binary tasks, macro F1 otherwise."""
     return [f"{t.name}.f1" if t.type == "binary" else f"{t.name}.macro_f1" for t in space.tasks()]
