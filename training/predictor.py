@@ -80,9 +80,10 @@ class Predictor:
         if keep:
             kept = [str(texts[i]) for i in keep]
             truncated = self._count_truncated(kept)
-            p = self._onnx.predict_proba(kept) if self._onnx else self.model.predict_proba(kept)
-            for j, rate in self.model.constant_.items():
-                p[:, j] = rate
+            if self._onnx:
+                p = self.model.apply_constant(self._onnx.predict_proba(kept).astype(np.float64))
+            else:
+                p = self.model.predict_proba(kept)
             proba[keep] = p
             decisions[keep] = self.space.decide(p, self.thresholds)
         if truncated:

@@ -60,6 +60,10 @@ class ClaimsModel:
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         proba = np.asarray(self._predict_proba(list(texts)), dtype=np.float64).reshape(len(texts), len(self.space))
+        return self.apply_constant(proba)
+
+    def apply_constant(self, proba: np.ndarray) -> np.ndarray:
+        """Columns not learned (one class only in training) predict their base rate, whatever the runtime."""
         for j, rate in self.constant_.items():
             proba[:, j] = rate
         return proba

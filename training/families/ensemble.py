@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 from pydantic import Field
 from scipy import sparse
 
@@ -18,6 +17,7 @@ from training.config import ModelConfig
 from training.families import sklearn_io
 from training.families.base import ClaimsModel, load_model
 from training.families.linear_head import fit_head, make_head
+from training.families.tfidf_linear import tfidf_features
 from training.registry import register
 
 Feature = Literal["tfidf", "embeddings", "rules"]
@@ -53,12 +53,11 @@ class Ensemble(ClaimsModel):
     def _features(self, texts, fit: bool = False):
         blocks = []
         if "tfidf" in self.parts_:
-            vec = self.parts_["tfidf"]._pipeline().named_steps["features"] if fit else self.vectoriser_
             if fit:
-                self.vectoriser_ = vec
-                blocks.append(vec.fit_transform(texts))
+                self.vectoriser_ = tfidf_features(self.parts_["tfidf"].options)
+                blocks.append(self.vectoriser_.fit_transform(texts))
             else:
-                blocks.append(vec.transform(texts))
+                blocks.append(self.vectoriser_.transform(texts))
         if "embeddings" in self.parts_:
             blocks.append(sparse.csr_matrix(self.parts_["embeddings"]._embed(texts)))
         if "rules" in self.parts_:
@@ -68,9 +67,7 @@ class Ensemble(ClaimsModel):
     def _fit(self, texts, y):
         self.parts_ = self._parts()
         if "rules" in self.parts_:
-            rules = self.parts_["rules"]
-            rules._load_sources()
-            rules._compile()
+            self.parts_["rules"].prepare()
         self.head_ = fit_head(make_head(self.options.C, self.options.class_weight, self.train_config.seed),
                               self._features(texts, fit=True), y)
 
@@ -87,9 +84,7 @@ class Ensemble(ClaimsModel):
         if "tfidf" in self.parts_:
             sklearn_io.dump(self.vectoriser_, path / "tfidf.skops")
         if "rules" in self.parts_:
-            rules = self.parts_["rules"]
-            rules.p_fired_ = rules.p_silent_ = np.zeros(len(self.space))  # calibration unused here
-            rules.save(path / "rules")
+            self.parts_["rules"].save(path / "rules")
 
     def _load(self, path: Path):
         self.parts_ = self._parts()

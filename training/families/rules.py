@@ -33,6 +33,12 @@ class RulesOptions(ModelConfig):
 class Rules(ClaimsModel):
     Options = RulesOptions
 
+    def prepare(self) -> "Rules":
+        """Load the cues and gazetteer and compile them: enough for `fired`, without calibrating."""
+        self._load_sources()
+        self._compile()
+        return self
+
     def _load_sources(self) -> None:
         from training.gazetteer import ATTRIBUTION_TASK, load_gazetteer
         from training.schema import load_schema
@@ -71,9 +77,7 @@ class Rules(ClaimsModel):
         return out
 
     def _fit(self, texts, y):
-        self._load_sources()
-        self._compile()
-        f = self.fired(texts).astype(bool)
+        f = self.prepare().fired(texts).astype(bool)
         a = self.options.smoothing
         self.p_fired_ = (np.sum(y * f, 0) + a) / (f.sum(0) + 2 * a)
         self.p_silent_ = (np.sum(y * ~f, 0) + a) / ((~f).sum(0) + 2 * a)
@@ -85,7 +89,9 @@ class Rules(ClaimsModel):
     def _save(self, path: Path):
         (path / "rules.json").write_text(json.dumps({
             "cues": self.cues_, "actor_labels": self.actor_labels_,
-            "p_fired": self.p_fired_.tolist(), "p_silent": self.p_silent_.tolist()}, indent=1, ensure_ascii=False))
+            # A Rules used only for its cue indicators (inside ensemble.v1) has no calibration.
+            "p_fired": getattr(self, "p_fired_", np.array([])).tolist(),
+            "p_silent": getattr(self, "p_silent_", np.array([])).tolist()}, indent=1, ensure_ascii=False))
 
     def _load(self, path: Path):
         raw = json.loads((path / "rules.json").read_text())

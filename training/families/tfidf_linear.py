@@ -26,19 +26,24 @@ class TfidfLinearOptions(ModelConfig):
     sublinear_tf: bool = True
 
 
+def tfidf_features(o: TfidfLinearOptions) -> FeatureUnion:
+    """Word and character n-gram TF-IDF, shared with ensemble.v1."""
+    return FeatureUnion([
+        ("word", TfidfVectorizer(ngram_range=o.word_ngrams, min_df=o.min_df, sublinear_tf=o.sublinear_tf,
+                                 lowercase=True)),
+        ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=o.char_ngrams, min_df=o.min_df,
+                                 sublinear_tf=o.sublinear_tf, lowercase=True)),
+    ])
+
+
 @register("tfidf_linear.v1")
 class TfidfLinear(ClaimsModel):
     Options = TfidfLinearOptions
 
     def _pipeline(self) -> Pipeline:
         o = self.options
-        features = FeatureUnion([
-            ("word", TfidfVectorizer(ngram_range=o.word_ngrams, min_df=o.min_df, sublinear_tf=o.sublinear_tf,
-                                     lowercase=True)),
-            ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=o.char_ngrams, min_df=o.min_df,
-                                     sublinear_tf=o.sublinear_tf, lowercase=True)),
-        ])
-        return Pipeline([("features", features), ("clf", make_head(o.C, o.class_weight, self.train_config.seed))])
+        return Pipeline([("features", tfidf_features(o)),
+                         ("clf", make_head(o.C, o.class_weight, self.train_config.seed))])
 
     def _fit(self, texts, y):
         self.pipeline_ = self._pipeline()
