@@ -27,10 +27,10 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from training import atomic
-from training.annotations import read_all
-from training.paths import ANNOTATIONS_DIR, MODELS_DIR, ROOT
-from training.predictor import Predictor
+from claims.util import atomic
+from claims.corpus.annotations import read_all
+from claims.util.paths import ANNOTATIONS_DIR, MODELS_DIR, ROOT
+from claims.predictor.predictor import Predictor
 
 START, END = "<!-- speed:start -->", "<!-- speed:end -->"
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -80,7 +80,7 @@ def pipeline_rate(pkg: Path, texts: list[str]) -> float:
 
 COLD = """
 import time; t = time.perf_counter()
-from training.predictor import Predictor
+from claims.predictor.predictor import Predictor
 p = Predictor.load({pkg!r})
 p.predict(["JNIM said it had seized the base."])
 print(time.perf_counter() - t)
@@ -102,7 +102,7 @@ def peak_rss_mb(pkg: Path, n: int, tmp: Path) -> tuple[float, float]:
     with open(src, "w") as f:
         for i, t in enumerate(sentences(n, seed=1)):
             f.write(json.dumps({"id": str(i), "text": t}) + "\n")
-    cmd = [sys.executable, "-m", "training.cli", "predict", "--model", str(pkg), str(src), "-o", str(tmp / f"out{n}.jsonl"), "--quiet"]
+    cmd = [sys.executable, "-m", "claims.cli", "predict", "--model", str(pkg), str(src), "-o", str(tmp / f"out{n}.jsonl"), "--quiet"]
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, env=dict(os.environ, HF_HUB_OFFLINE="1"))
     _, status, usage = os.wait4(proc.pid, 0)

@@ -19,13 +19,15 @@ import pandas as pd
 import typer
 from mlflow.tracking import MlflowClient
 
-from training import atomic, loop, tracking
-from training.compare import score
-from training.config import load_config
-from training.evaluation.metrics import headline_names
-from training.paths import CONFIGS_DIR, ROOT
-from training.pipeline import train_package_check
-from training.progress import RichProgress
+from claims.util import atomic
+from claims.training import loop
+from claims.training import tracking
+from claims.training.compare import score
+from claims.training.config import load_config
+from claims.training.evaluation.metrics import headline_names
+from claims.util.paths import CONFIGS_DIR, ROOT
+from claims.training.pipeline import train_package_check
+from claims.training.progress import RichProgress
 
 SPEED_START = "<!-- speed:start -->"
 WHAT_EACH_ADDS = (Path(__file__).parent / "what_each_adds.md").read_text()  # prose kept beside the script

@@ -12,8 +12,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from training.paths import ANNOTATIONS_DIR, SEEDS_DIR  # noqa: E402
-from training.schema import load_schema  # noqa: E402
+from claims.util.paths import ANNOTATIONS_DIR, SEEDS_DIR  # noqa: E402
+from claims.corpus.schema import load_schema  # noqa: E402
 
 SEED_DOC = "003_d1c351d7bc465a1e"
 
@@ -46,8 +46,8 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
 
 
-from training.config import load_config  # noqa: E402
-from training.paths import CONFIGS_DIR  # noqa: E402
+from claims.training.config import load_config  # noqa: E402
+from claims.util.paths import CONFIGS_DIR  # noqa: E402
 
 CONFIG_FILES = sorted(CONFIGS_DIR.glob("*.yaml"))
 
@@ -62,7 +62,7 @@ def shrunk(name: str, *extra: str):
 @pytest.fixture(autouse=True)
 def _embedding_cache_in_tmp(tmp_path_factory, monkeypatch):
     """Tests never write to the repository's embedding cache."""
-    from training import embedding_cache
+    from claims.models import embedding_cache
 
     monkeypatch.setattr(embedding_cache, "CACHE_DIR", tmp_path_factory.getbasetemp() / "embedding-cache")
 
@@ -74,8 +74,9 @@ def store(tmp_path) -> str:
 
 
 def _packaged(tmp_path_factory, config: str, *extra: str):
-    from training import loop, tracking
-    from training.package import package_run
+    from claims.training import loop
+    from claims.training import tracking
+    from claims.predictor.package import package_run
 
     root = tmp_path_factory.mktemp(f"pkg-{config}")
     store = f"sqlite:///{root / 'mlflow.db'}"

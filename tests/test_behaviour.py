@@ -3,10 +3,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
-from training.behaviour import SUITE_DIR, cases, load_suite
-from training.cli import app
-from training.errors import InputError
-from training.gazetteer import load_gazetteer
+from claims.training.behaviour import SUITE_DIR, cases, load_suite
+from claims.cli import app
+from claims.util.errors import InputError
+from claims.corpus.gazetteer import load_gazetteer
 
 runner = CliRunner()
 

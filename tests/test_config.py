@@ -1,10 +1,10 @@
 import pytest
 
 from tests.conftest import CONFIG_FILES
-from training import registry
-from training.config import ExperimentConfig, load_config
-from training.errors import InputError
-from training.paths import CONFIGS_DIR
+from claims.models import registry
+from claims.training.config import ExperimentConfig, load_config
+from claims.util.errors import InputError
+from claims.util.paths import CONFIGS_DIR
 
 
 @pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: p.name)

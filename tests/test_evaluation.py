@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from training.evaluation import metrics, splits, thresholds
-from training.paths import ANNOTATIONS_DIR
-from training.dataset import label_matrix, load_dataset
-from training.labelspace import LabelSpace
+from claims.training.evaluation import metrics, splits, thresholds
+from claims.util.paths import ANNOTATIONS_DIR
+from claims.corpus.dataset import label_matrix, load_dataset
+from claims.corpus.labelspace import LabelSpace
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import shrunk
-from training import registry
-from training.families.base import ConstantLabelWarning, build, load_model
-from training.loop import load_data
+from claims.models import registry
+from claims.models.families.base import ConstantLabelWarning, build, load_model
+from claims.training.loop import load_data
 
 FAMILIES = registry.names()
 CONFIG_OF = {"majority.v1": "majority", "tfidf_linear.v1": "tfidf_linear", "embed_linear.v1": "embed_linear",
@@ -65,7 +65,7 @@ def test_learned_families_beat_chance_on_training_data(data):
 
 
 def test_embedding_cache_reuses_vectors(monkeypatch, tmp_path):
-    from training import embedding_cache
+    from claims.models import embedding_cache
 
     texts = ["JNIM claimed the attack.", "The army withdrew."]
     first = embedding_cache.embed(texts, cache_dir=tmp_path)

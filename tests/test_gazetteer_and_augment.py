@@ -6,11 +6,12 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from tests.conftest import shrunk
-from training import loop, tracking
-from training.augment import augment, swap
-from training.cli import app
-from training.errors import InputError
-from training.gazetteer import ACTORS_PATH, PLACES_PATH, load_gazetteer
+from claims.training import loop
+from claims.training import tracking
+from claims.corpus.augment import augment, swap
+from claims.cli import app
+from claims.util.errors import InputError
+from claims.corpus.gazetteer import ACTORS_PATH, PLACES_PATH, load_gazetteer
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +91,7 @@ def test_augmentation_runs_inside_training_folds_and_is_logged(store):
 
 
 def test_validate_reports_gazetteer_problems(tmp_path, monkeypatch):
-    from training import gazetteer
+    from claims.corpus import gazetteer
 
     bad = _bad_copy(tmp_path, "label: local_source", "label: locals")
     monkeypatch.setattr(gazetteer, "ACTORS_PATH", bad)

@@ -5,9 +5,10 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from tests.conftest import SEED_DOC, read_jsonl
-from training import annotations, interchange
-from training.cli import app
-from training.paths import ANNOTATIONS_DIR
+from claims.corpus import annotations
+from claims.corpus import interchange
+from claims.cli import app
+from claims.util.paths import ANNOTATIONS_DIR
 
 runner = CliRunner()
 ALL = sorted(ANNOTATIONS_DIR.glob("*.jsonl"))

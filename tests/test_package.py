@@ -10,10 +10,10 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from training import package
-from training.paths import SEEDS_DIR
-from training.predictor import ModelFolderError, Predictor
-from training.segment import segment_file
+from claims.predictor import package
+from claims.util.paths import SEEDS_DIR
+from claims.predictor.predictor import ModelFolderError, Predictor
+from claims.corpus.segment import segment_file
 
 TEXTS = [u.text for u in segment_file(SEEDS_DIR / "000_6d991916dd06222c.txt")]
 
@@ -26,7 +26,7 @@ def test_package_describes_itself(tfidf_package):
     assert (pkg / mlmodel["saved_input_example_info"]["artifact_path"]).exists()
     reqs = (pkg / "requirements.txt").read_text()
     assert "torch==2.13.0" in reqs and "scikit-learn==" in reqs and "skops==" in reqs
-    assert (pkg / "code" / "training" / "predictor.py").exists()
+    assert (pkg / "code" / "claims" / "predictor" / "predictor.py").exists()
     model = pkg / "artifacts" / "model"
     for name in ("config.yaml", "schema.yaml", "thresholds.json", "metrics.json", "data.json", "family.json"):
         assert (model / name).exists(), name

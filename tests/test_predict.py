@@ -7,9 +7,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
-from training.cli import app
-from training.paths import SEEDS_DIR
-from training.segment import segment_file
+from claims.cli import app
+from claims.util.paths import SEEDS_DIR
+from claims.corpus.segment import segment_file
 
 runner = CliRunner()
 SEED = SEEDS_DIR / "000_6d991916dd06222c.txt"

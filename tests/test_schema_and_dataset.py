@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 import yaml
 
-from training.dataset import files_digest, label_matrix, load_dataset
-from training.errors import InputError
-from training.paths import ANNOTATIONS_DIR, ROOT, SCHEMA_PATH
-from training.schema import load_schema
+from claims.corpus.dataset import files_digest, label_matrix, load_dataset
+from claims.util.errors import InputError
+from claims.util.paths import ANNOTATIONS_DIR, ROOT, SCHEMA_PATH
+from claims.corpus.schema import load_schema
 
 
 def test_schema_has_the_three_tasks(schema):
@@ -18,7 +18,7 @@ def test_schema_has_the_three_tasks(schema):
 
 def test_no_label_list_is_written_in_code(schema):
     """labels/schema.yaml is the single source of truth: no label name appears quoted in code."""
-    code = "\n".join(p.read_text() for p in (ROOT / "training").rglob("*.py"))
+    code = "\n".join(p.read_text() for p in (ROOT / "claims").rglob("*.py"))
     for task in schema.tasks:
         for label in task.label_names:
             if label in ("yes", "no"):

@@ -4,10 +4,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from training.cli import app
-from training.errors import InputError
-from training.paths import SEEDS_DIR
-from training.segment import segment_file, segment_text
+from claims.cli import app
+from claims.util.errors import InputError
+from claims.util.paths import SEEDS_DIR
+from claims.corpus.segment import segment_file, segment_text
 
 SEEDS = sorted(SEEDS_DIR.glob("*.txt"))
 

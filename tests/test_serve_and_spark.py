@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.paths import ANNOTATIONS_DIR
-from training.predictor import Predictor
-from training.annotations import read_all
+from claims.util.paths import ANNOTATIONS_DIR
+from claims.predictor.predictor import Predictor
+from claims.corpus.annotations import read_all
 
 TEXTS = [r.text for r in read_all(sorted(ANNOTATIONS_DIR.glob("*.jsonl")))[0]]
 
@@ -95,7 +95,7 @@ def test_mlflow_models_serve_answers_and_rejects_bad_requests(tfidf_package, tmp
 
 def test_spark_udf_matches_in_process_predictor(tfidf_package, tmp_path):
     pytest.importorskip("pyspark")
-    from training.spark import predict_parquet, session
+    from claims.predictor.spark import predict_parquet, session
 
     texts = (TEXTS * 2)[:300]
     src = tmp_path / "in.parquet"

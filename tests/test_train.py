@@ -10,9 +10,10 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from tests.conftest import SHRINK, read_jsonl, shrunk, write_jsonl
-from training import loop, tracking
-from training.cli import app
-from training.paths import CONFIGS_DIR
+from claims.training import loop
+from claims.training import tracking
+from claims.cli import app
+from claims.util.paths import CONFIGS_DIR
 
 runner = CliRunner()
 
@@ -97,7 +98,7 @@ def test_finetune_is_reproducible_on_cpu(store):
 
 
 def test_failed_run_is_marked_failed(store, monkeypatch):
-    from training.families.tfidf_linear import TfidfLinear
+    from claims.models.families.tfidf_linear import TfidfLinear
 
     def boom(self, texts, y):
         raise RuntimeError("boom")

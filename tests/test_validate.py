@@ -2,8 +2,8 @@
 from typer.testing import CliRunner
 
 from tests.conftest import SEED_DOC, read_jsonl, write_jsonl
-from training.cli import app
-from training.validate import validate
+from claims.cli import app
+from claims.corpus.validate import validate
 
 runner = CliRunner()
 

@@ -1,0 +1,450 @@
+"""The `claims` command: a thin typer layer over typed functions that the tests call directly."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Annotated, Literal, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from claims.corpus import annotations
+from claims.corpus import interchange
+from claims.util.errors import InputError, fail
+from claims.util.paths import ANNOTATIONS_DIR, MODELS_DIR, SCHEMA_PATH
+from claims.corpus.schema import load_schema
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+err = Console(stderr=True)
+out = Console(width=160)  # tables stay readable when piped to a file or CI log
+
+
+def reports_input_errors(fn):
+    """Turn bad input into one clear message per problem and exit code 1, no traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except InputError as e:
+            for problem in e.problems:
+                typer.echo(f"error: {problem}", err=True)
+            typer.echo(f"{len(e.problems)} problem(s) found", err=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+SchemaOpt = Annotated[Path, typer.Option("--schema", help="Label schema YAML.")]
+
+
+@app.command()
+@reports_input_errors
+def segment(
+    files: Annotated[list[Path], typer.Argument(help="Raw article text files.", exists=True, dir_okay=False)],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Units as JSONL.")],
+) -> None:
+    """Split raw articles into sentence units with exact character offsets."""
+    from claims.util import atomic
+    from claims.corpus.segment import segment_file
+
+    lines = []
+    for path in files:
+        for unit in segment_file(path):
+            lines.append(json.dumps({**unit.to_dict(), "source": annotations.relative_source(path)}, ensure_ascii=False))
+    atomic.write_text(output, "\n".join(lines) + "\n")
+    err.print(f"{len(lines)} units from {len(files)} file(s) -> {output}")
+
+
+@app.command()
+@reports_input_errors
+def validate(
+    files: Annotated[Optional[list[Path]], typer.Argument(help="Annotation files (default: the whole corpus, per the manifest).")] = None,
+    schema_path: SchemaOpt = SCHEMA_PATH,
+    seeds: Annotated[Optional[Path], typer.Option(help="With FILES: every unit of the raw files here must be annotated.")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="A missed label floor is an error (exit 1).")] = False,
+) -> None:
+    """Check annotations against the schema, the raw files and labels/articles.yaml; print, per split,
+    articles, units, countries, styles and positives per label, marking missed label floors.
+
+    Example: claims validate --strict
+    """
+    from claims.corpus.gazetteer import load_gazetteer
+    from claims.corpus.manifest import load_manifest
+    from claims.corpus.validate import missed_floors, split_stats
+    from claims.corpus.validate import validate as run_validation
+    from claims.training.behaviour import load_suite
+
+    schema = load_schema(schema_path)
+    manifest = None if files else load_manifest()
+    report = run_validation(schema, files or None, seeds, manifest=manifest)
+    problems = list(report.problems)
+    try:  # the gazetteer and the behavioural suites are checked with the corpus
+        load_suite(schema, load_gazetteer(schema))
+    except InputError as e:
+        problems.extend(e.problems)
+    if problems:
+        raise InputError(problems)
+    if manifest is None:
+        err.print(f"{len(report.records)} annotated units in {len({r.doc_id for r in report.records})} articles: valid")
+        return
+    stats = split_stats(report.records, manifest, schema)
+    missed = missed_floors(stats, manifest.floors, schema)
+    _print_split_tables(stats, manifest, schema, missed)
+    if missed:
+        for line in missed:
+            err.print(f"[yellow]floor missed[/yellow] {line}")
+        if strict:
+            raise typer.Exit(1)
+
+
+def _print_split_tables(stats, manifest, schema, missed) -> None:
+    splits = list(stats)
+    table = Table(title=f"{sum(s.units for s in stats.values())} annotated units in "
+                        f"{sum(s.articles for s in stats.values())} articles")
+    table.add_column("")
+    for split in splits:
+        table.add_column(split, justify="right")
+    table.add_column(f"floor ({manifest.floors.split})", justify="right")
+    for name, get in [("articles", lambda s: s.articles), ("units", lambda s: s.units),
+                      ("countries", lambda s: len(s.countries)), ("styles", lambda s: len(s.styles)),
+                      ("no claim at all", lambda s: s.no_claim)]:
+        table.add_row(name, *[str(get(stats[sp])) for sp in splits], "")
+    floors = manifest.floors
+    for task in schema.tasks:
+        for label in task.columns:
+            need = floors.binary_yes.get(task.name) if task.type == "binary" else floors.per_task.get(task.name)
+            got = stats[floors.split].positives[(task.name, label)] if floors.split in stats else 0
+            mark = "" if need is None else (f"{need}" if got >= need else f"[red]{need} missed[/red]")
+            table.add_row(f"{task.name}/{label}", *[str(stats[sp].positives[(task.name, label)]) for sp in splits], mark)
+        if task.name in floors.hard_negatives:
+            need = floors.hard_negatives[task.name]
+            got = stats[floors.split].hard_negatives.get(task.name, 0)
+            table.add_row(f"{task.name}/hard negatives", *[str(stats[sp].hard_negatives.get(task.name, 0)) for sp in splits],
+                          f"{need}" if got >= need else f"[red]{need} missed[/red]")
+    out.print(table)
+    for split in splits:
+        if stats[split].articles:
+            out.print(f"{split}: countries " + ", ".join(f"{c} {n}" for c, n in stats[split].countries.most_common())
+                      + "; styles " + ", ".join(f"{c} {n}" for c, n in stats[split].styles.most_common()))
+
+
+@app.command()
+@reports_input_errors
+def agree(
+    first: Annotated[list[Path], typer.Argument(help="First annotation set: files or folders of .jsonl.")],
+    second: Annotated[list[Path], typer.Option("--with", help="Second annotation set: files or folders.")],
+    schema_path: SchemaOpt = SCHEMA_PATH,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Agreement between two annotations of the same units: per-label F1 and Cohen's kappa, and each
+    task's macro F1. Units present in one set only, or with other text, are an error (exit 1).
+
+    Example: claims agree labels/double/a --with labels/double/b
+    """
+    from claims.corpus.agreement import agreement, align
+
+    schema = load_schema(schema_path)
+
+    def read(paths: list[Path]):
+        files = [f for p in paths for f in (sorted(p.glob("*.jsonl")) if p.is_dir() else [p])]
+        if not files:
+            raise fail(paths[0] if paths else "(none)", "no annotation files")
+        records, problems = annotations.read_all(files)
+        if problems:
+            raise InputError(problems)
+        return records
+
+    result = agreement(align(read(first), read(second)), schema)
+    if json_out:
+        typer.echo(json.dumps({"units": result.units,
+                               "tasks": {t.name: {"f1": result.task_f1(t.name), "kappa": result.task_kappa(t.name)} for t in schema.tasks},
+                               "labels": [r.__dict__ for r in result.labels]}, indent=2))
+        return
+    table = Table(title=f"agreement on {result.units} units")
+    for col in ("task", "label", "F1", "kappa", "positives (1st)", "positives (2nd)"):
+        table.add_column(col, justify="left" if col in ("task", "label") else "right")
+    for r in result.labels:
+        table.add_row(r.task, r.label, f"{r.f1:.3f}", "n/a" if r.kappa is None else f"{r.kappa:.3f}", str(r.positives_a), str(r.positives_b))
+    for task in schema.tasks:
+        kappa = result.task_kappa(task.name)
+        table.add_row(task.name, "[b]macro[/b]" if task.type != "binary" else "[b]positive class[/b]",
+                      f"[b]{result.task_f1(task.name):.3f}[/b]", "n/a" if kappa is None else f"{kappa:.3f}", "", "")
+    out.print(table)
+
+
+@app.command("export")
+@reports_input_errors
+def export_cmd(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Label Studio .json or Prodigy .jsonl.")],
+    fmt: Annotated[interchange.Format, typer.Option("--format")] = "label-studio",
+    files: Annotated[Optional[list[Path]], typer.Argument(help="Annotation or unit files (default: all).")] = None,
+    schema_path: SchemaOpt = SCHEMA_PATH,
+) -> None:
+    """Write units, with their labels, as Label Studio tasks or Prodigy examples."""
+    schema = load_schema(schema_path)
+    records, problems = annotations.read_all(files or sorted(ANNOTATIONS_DIR.glob("*.jsonl")))
+    if problems:
+        raise InputError(problems)
+    interchange.export(records, schema, fmt, output)
+    err.print(f"{len(records)} units -> {output}")
+
+
+@app.command("import")
+@reports_input_errors
+def import_cmd(
+    file: Annotated[Path, typer.Argument(help="A Label Studio JSON export or Prodigy JSONL export.", exists=True)],
+    fmt: Annotated[interchange.Format, typer.Option("--format")] = "label-studio",
+    annotations_dir: Annotated[Path, typer.Option(help="Where annotation files live.")] = ANNOTATIONS_DIR,
+    schema_path: SchemaOpt = SCHEMA_PATH,
+) -> None:
+    """Read an annotation tool's export back into labels/annotations/, one file per article."""
+    schema = load_schema(schema_path)
+    records = interchange.import_records(file, schema, fmt)
+    written = interchange.merge_into(records, annotations_dir, schema)
+    err.print(f"{len(records)} units into {len(written)} file(s)")
+
+
+@app.command()
+@reports_input_errors
+def train(
+    configs: Annotated[list[Path], typer.Argument(help="Experiment configs (YAML); several run in turn.")],
+    overrides: Annotated[list[str], typer.Option("--set", help="Override a config key: section.key=value.")] = [],
+    tracking_uri: Annotated[Optional[str], typer.Option(help="MLflow store (default: sqlite:///mlflow.db).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or tables.")] = False,
+    package: Annotated[bool, typer.Option(help="Package each final model as models/<config name>/.")] = True,
+    behaviour: Annotated[bool, typer.Option(help="Run the behavioural suite on each package, log it to the run.")] = True,
+    models_dir: Annotated[Path, typer.Option(help="Where packages are written.")] = MODELS_DIR,
+) -> None:
+    """Cross-validate, fit and log each config to MLflow. Everything is checked before training starts."""
+    from claims.training import loop
+    from claims.training import tracking
+    from claims.training.pipeline import train_package_check
+    from claims.training.config import load_config
+    from claims.training.evaluation.metrics import headline_names
+
+    problems = []
+    planned = []
+    for path in configs:
+        try:
+            cfg = load_config(path, overrides)
+            planned.append((cfg, loop.load_data(cfg), tracking.resolve_uri(tracking_uri, cfg.tracking.tracking_uri)))
+        except InputError as e:
+            problems.extend(e.problems)
+    if problems:
+        raise InputError(problems)
+    for uri in sorted({uri for *_, uri in planned}):
+        tracking.open_store(uri)
+
+    outcomes = []
+    progress = None if quiet else _progress()
+    with progress or _nothing():
+        for cfg, data, uri in planned:
+            tracking.open_store(uri)
+            outcomes.append(train_package_check(cfg, data, uri, progress, package, behaviour, models_dir))
+    if quiet:
+        for o in outcomes:
+            typer.echo(f"{o.result.config.name}\t{o.result.run_id}")
+        return
+    names = headline_names(planned[0][1].space)
+    table = Table(title="Grouped cross-validation (leave one article out), mean ± std over seeds")
+    for col in ("config", *names, "behaviour", "seconds", "run id"):
+        table.add_column(col)
+    for o in outcomes:
+        r = o.result
+        table.add_row(r.config.name, *[f"{r.cv[n]:.3f} ± {r.cv[n + '_std']:.3f}" for n in names],
+                      f"{o.behaviour.overall:.1%}" if o.behaviour else "-", f"{r.seconds:.0f}", r.run_id)
+    out.print(table)
+    for r in (o.result for o in outcomes):
+        if r.warnings:
+            err.print(f"{r.config.name}: {len(r.warnings)} warning(s), see warnings.txt in run {r.run_id}")
+
+
+@app.command()
+@reports_input_errors
+def compare(
+    experiment: Annotated[str, typer.Option(help="MLflow experiment.")] = "conflict-claims",
+    tracking_uri: Annotated[Optional[str], typer.Option(help="MLflow store (default: sqlite:///mlflow.db).")] = None,
+    schema_path: SchemaOpt = SCHEMA_PATH,
+) -> None:
+    """One row per config: its latest finished run's headline metrics, best first."""
+    from claims.training import tracking
+    from claims.training.compare import latest_runs
+
+    uri = tracking.resolve_uri(tracking_uri, None)
+    tracking.open_store(uri)
+    runs = latest_runs(experiment, load_schema(schema_path))
+    if runs.empty:
+        err.print(f"no finished runs in experiment {experiment!r} at {uri}")
+        raise typer.Exit(1)
+    table = Table(title=f"{experiment} @ {uri}")
+    for col in runs.columns:
+        table.add_column(col)
+    for row in runs.itertuples(index=False):
+        table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
+    out.print(table)
+
+
+@app.command("package")
+@reports_input_errors
+def package_cmd(
+    run_id: Annotated[str, typer.Argument(help="A finished parent run, or 'best': the top row of `claims compare`.")],
+    name: Annotated[str, typer.Option("--name", help="Writes models/NAME/.")],
+    register: Annotated[Optional[str], typer.Option(help="Also register in the MLflow model registry under this name.")] = None,
+    alias: Annotated[Optional[str], typer.Option(help="Alias for the registered version, e.g. champion.")] = None,
+    experiment: Annotated[str, typer.Option(help="Experiment searched for 'best'.")] = "conflict-claims",
+    tracking_uri: Annotated[Optional[str], typer.Option(help="MLflow store (default: sqlite:///mlflow.db).")] = None,
+    models_dir: Annotated[Path, typer.Option(help="Where packages are written.")] = MODELS_DIR,
+) -> None:
+    """Package a run's final model as an MLflow pyfunc folder (no pickle), logged back to the run."""
+    from claims.training import tracking
+    from claims.training.compare import latest_runs
+    from claims.predictor.package import package_run
+
+    uri = tracking.resolve_uri(tracking_uri, None)
+    tracking.open_store(uri)
+    if run_id == "best":
+        runs = latest_runs(experiment, load_schema())
+        if runs.empty:
+            raise fail("tracking store", f"no finished runs in {experiment!r}")
+        run_id = runs.iloc[0]["run_id"]
+        err.print(f"best run: {runs.iloc[0]['config']} ({run_id})")
+    try:
+        target = package_run(run_id, name, out_dir=models_dir, register=register, alias=alias, tracking_uri=uri)
+    except Exception as e:
+        if type(e).__name__ in ("MlflowException", "ModelFolderError", "OSError", "FileNotFoundError"):
+            raise fail(run_id, str(e)) from None
+        raise
+    err.print(f"packaged run {run_id} -> {target}")
+
+
+@app.command()
+@reports_input_errors
+def predict(
+    inputs: Annotated[list[str], typer.Argument(help=".txt articles, .jsonl (text, id), .csv (text), or - for stdin.")],
+    model: Annotated[Path, typer.Option("--model", help="A packaged model folder, e.g. models/default.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help=".jsonl, .csv or .parquet; written only when complete.")],
+    lines: Annotated[bool, typer.Option("--lines", help="Text inputs: one unit per line, no segmentation.")] = False,
+    summary: Annotated[bool, typer.Option("--summary", help="Also write OUTPUT.summary.jsonl, one row per article.")] = False,
+    errors: Annotated[Literal["strict", "replace"], typer.Option("--errors", help="Invalid UTF-8: fail or replace.")] = "strict",
+    batch_size: Annotated[int, typer.Option(min=1)] = 256,
+    runtime: Annotated[Literal["auto", "fp32", "onnx-int8"], typer.Option(help="auto: the package's choice.")] = "auto",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Predict labels and probabilities for every unit, streaming batch by batch."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from claims.predictor.batch import predict_to_file, summary_path
+    from claims.predictor.predictor import ModelFolderError, Predictor
+
+    try:
+        predictor = Predictor.load(model, runtime=runtime)
+    except ModelFolderError as e:
+        raise fail(model, str(e)) from None
+    with Progress(SpinnerColumn(), TextColumn("{task.completed} units"), TimeElapsedColumn(),
+                  console=err, disable=quiet) as bar:
+        task = bar.add_task("predict", total=None)
+        stats = predict_to_file(predictor, inputs, output, lines=lines, errors=errors, batch_size=batch_size,
+                                summary=summary, progress=lambda n: bar.advance(task, n))
+    if stats.truncated:
+        err.print(f"warning: {stats.truncated} unit(s) longer than {predictor.max_tokens} tokens were truncated")
+    if not quiet:
+        err.print(f"{stats.units} units ({stats.empty} empty) -> {output} [runtime {predictor.runtime}]")
+        if summary:
+            err.print(f"summary of {len(stats.summary)} article(s) -> {summary_path(output)}")
+
+
+@app.command("predict-spark")
+@reports_input_errors
+def predict_spark(
+    source: Annotated[str, typer.Argument(help="Parquet file or folder with a text column.")],
+    dest: Annotated[str, typer.Argument(help="Parquet folder for the predictions.")],
+    model: Annotated[Path, typer.Option("--model")] = Path("models/default"),
+    master: Annotated[str, typer.Option(help="Spark master: local[*] here, or your cluster's.")] = "local[*]",
+) -> None:
+    """Distributed batch inference with Spark (needs the [spark] extra): mlflow.pyfunc.spark_udf."""
+    from claims.predictor.spark import predict_parquet
+
+    n = predict_parquet(model, source, dest, master)
+    err.print(f"{n} rows -> {dest}")
+
+
+@app.command()
+@reports_input_errors
+def check(
+    model: Annotated[Path, typer.Option("--model", help="A packaged model folder, e.g. models/default.")],
+    min_pass: Annotated[float, typer.Option(help="Exit 1 if the overall pass rate is below this.")] = 0.0,
+    min_label: Annotated[float, typer.Option(help="Exit 1 if any label's pass rate is below this.")] = 0.0,
+    suite_dir: Annotated[Path, typer.Option("--suite", help="Folder of behavioural test files.")] = None,
+    log: Annotated[bool, typer.Option(help="Log the rates to the model's MLflow run.")] = True,
+    tracking_uri: Annotated[Optional[str], typer.Option(help="MLflow store (default: sqlite:///mlflow.db).")] = None,
+) -> None:
+    """Behavioural tests (CheckList-style templates) on a packaged model: pass rate per test and label."""
+    from claims.training.behaviour import SUITE_DIR, check_package
+    from claims.corpus.gazetteer import load_gazetteer
+    from claims.predictor.predictor import ModelFolderError
+
+    schema = load_schema()
+    try:
+        report = check_package(model, schema, load_gazetteer(schema), suite_dir or SUITE_DIR)
+    except ModelFolderError as e:
+        raise fail(model, str(e)) from None
+    for title, rates in (("test", report.per_test), ("label", report.per_label)):
+        table = Table(title=f"pass rate per {title}")
+        table.add_column(title)
+        table.add_column("pass rate", justify="right")
+        for name, rate in rates.items():
+            table.add_row(name, f"{rate:.0%}", style=None if rate >= max(min_label, 0.75) else "red")
+        out.print(table)
+    out.print(f"overall pass rate: {report.overall:.1%} ({model})")
+    if log:
+        _log_behaviour(model, report, tracking_uri)
+    low = {k: v for k, v in report.per_label.items() if v < min_label}
+    if report.overall < min_pass or low:
+        err.print(f"below threshold: overall {report.overall:.1%} (min {min_pass:.0%}); labels under "
+                  f"{min_label:.0%}: {', '.join(low) or 'none'}")
+        raise typer.Exit(1)
+
+
+def _log_behaviour(model: Path, report, tracking_uri: Optional[str]) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from claims.training import tracking
+    from claims.training.behaviour import log_to_run, package_run_id
+
+    run_id = package_run_id(model)
+    if not run_id:
+        err.print("not logged: the package names no MLflow run")
+        return
+    uri = tracking.resolve_uri(tracking_uri, None)
+    tracking.open_store(uri)
+    try:
+        MlflowClient(uri).get_run(run_id)
+    except Exception:
+        err.print(f"not logged: run {run_id} is not in {uri}")
+        return
+    log_to_run(run_id, report, uri)
+    err.print(f"logged behavioural pass rates to run {run_id}")
+
+
+def _progress():
+    from claims.training.progress import RichProgress
+
+    return RichProgress()
+
+
+def _nothing():
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

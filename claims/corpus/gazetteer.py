@@ -1,0 +1,108 @@
+"""The actor gazetteer (labels/actors.yaml) and places (labels/places.yaml), validated with line numbers."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+
+from claims.util.errors import InputError, Problem
+from claims.util.yaml_lines import load_yaml_with_lines
+from claims.util.paths import ROOT
+from claims.corpus.schema import Schema
+
+ACTORS_PATH = ROOT / "labels" / "actors.yaml"
+PLACES_PATH = ROOT / "labels" / "places.yaml"
+ATTRIBUTION_TASK = "attribution"
+
+
+@dataclass(frozen=True)
+class Actor:
+    name: str
+    type: str
+    label: str
+    aliases: tuple[str, ...]
+    note: str
+    line: int
+
+
+@dataclass
+class Gazetteer:
+    actors: list[Actor]
+    places: dict[str, list[str]] = field(default_factory=dict)  # kind ("towns", "bases") -> names
+
+    def of_type(self, actor_type: str) -> list[Actor]:
+        return [a for a in self.actors if a.type == actor_type]
+
+    @property
+    def types(self) -> list[str]:
+        return sorted({a.type for a in self.actors})
+
+    @cached_property
+    def _alias_index(self) -> dict[str, Actor]:
+        return {alias: a for a in self.actors for alias in a.aliases}
+
+    @cached_property
+    def _place_index(self) -> dict[str, str]:
+        return {name: kind for kind, names in self.places.items() for name in names}
+
+    @cached_property
+    def pattern(self) -> re.Pattern:
+        """Every alias and place as a whole word; longest first so 'Wagner Group' beats 'Wagner'."""
+        names = sorted({*self._alias_index, *self._place_index}, key=len, reverse=True)
+        return re.compile(r"(?<![\w'’-])(" + "|".join(map(re.escape, names)) + r")(?![\w’-])")
+
+    def find(self, text: str) -> list[tuple[int, int, str, Actor | str]]:
+        """(start, end, matched text, Actor or place kind) for each mention in `text`."""
+        out = []
+        for m in self.pattern.finditer(text):
+            s = m.group(1)
+            out.append((m.start(1), m.end(1), s, self._alias_index.get(s) or self._place_index[s]))
+        return out
+
+    def labels_in(self, text: str) -> set[str]:
+        return {hit.label for *_, hit in self.find(text) if isinstance(hit, Actor)}
+
+
+def load_gazetteer(schema: Schema, actors_path: Path | None = None, places_path: Path | None = None) -> Gazetteer:
+    """Load and check both files; every problem (duplicate alias, unknown label...) in one error."""
+    actors_path, places_path = actors_path or ACTORS_PATH, places_path or PLACES_PATH
+    problems: list[Problem] = []
+    valid_labels = schema.task(ATTRIBUTION_TASK).label_names
+    raw = load_yaml_with_lines(actors_path) or {}
+    actors: list[Actor] = []
+    seen: dict[str, int] = {}
+    for entry in raw.get("actors") or []:
+        line = entry.get("__line__")
+        missing = [k for k in ("name", "type", "label", "aliases", "note") if not entry.get(k)]
+        unknown = sorted(set(entry) - {"name", "type", "label", "aliases", "note", "__line__"})
+        for k in missing:
+            problems.append(Problem(actors_path, line, k, "required field is missing"))
+        for k in unknown:
+            problems.append(Problem(actors_path, line, k, "unknown field; expected name, type, label, aliases, note"))
+        if missing or unknown:
+            continue
+        if entry["label"] not in valid_labels:
+            problems.append(Problem(actors_path, line, "label",
+                                    f"unknown label {entry['label']!r}; expected one of {valid_labels}"))
+        for alias in entry["aliases"]:
+            if alias in seen:
+                problems.append(Problem(actors_path, line, "aliases",
+                                        f"duplicate alias {alias!r} (first at line {seen[alias]})"))
+            seen[alias] = line
+        actors.append(Actor(entry["name"], entry["type"], entry["label"], tuple(map(str, entry["aliases"])),
+                            entry["note"], line))
+    places: dict[str, list[str]] = {}
+    raw_places = load_yaml_with_lines(places_path) or {}
+    for country in raw_places.get("countries") or []:
+        for kind in ("towns", "bases"):
+            for name in country.get(kind) or []:
+                if name in seen:
+                    problems.append(Problem(places_path, country.get("__line__"), kind,
+                                            f"{name!r} is also an actor alias (line {seen[name]})"))
+                places.setdefault(kind, []).append(str(name))
+    if problems:
+        raise InputError(problems)
+    return Gazetteer(actors, places)

@@ -1,0 +1,203 @@
+"""Round trips with annotation tools: Label Studio task JSON and Prodigy JSONL.
+
+Both tools see one unit per task. Our record (id, offsets, source, meta) travels in the task's
+data or meta, so an export followed by an import reproduces the annotation files exactly.
+Which tasks a unit was annotated for travels too: "not annotated" must not come back as "no".
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Literal
+from xml.sax.saxutils import quoteattr
+
+from claims.corpus import annotations
+from claims.util import atomic
+from claims.corpus.annotations import Record
+from claims.util.errors import InputError, Problem
+from claims.corpus.schema import Schema, Task
+
+Format = Literal["label-studio", "prodigy"]
+_TEXT_KEYS = ("id", "doc_id", "source", "start", "end")
+
+
+def _choices(task: Task, value: Any) -> list[str]:
+    if task.type == "binary":
+        return ["yes" if value else "no"]
+    if task.type == "multiclass":
+        return [value]
+    return list(value)
+
+
+def _from_choices(task: Task, chosen: list[str]) -> Any:
+    if task.type == "binary":
+        return "yes" in chosen
+    if task.type == "multiclass":
+        return chosen[0] if chosen else None
+    return [name for name in task.label_names if name in chosen]
+
+
+# ---------------------------------------------------------------- Label Studio
+
+def label_studio_config(schema: Schema) -> str:
+    """The labelling interface for these tasks, to paste into a Label Studio project."""
+    parts = ['<View>', '  <Text name="text" value="$text"/>']
+    for task in schema.tasks:
+        choice = "multiple" if task.type == "multilabel" else "single"
+        parts.append(f'  <Header value={quoteattr(task.name + ": " + task.description)}/>')
+        parts.append(f'  <Choices name="{task.name}" toName="text" choice="{choice}" showInline="true">')
+        for label in task.labels:
+            parts.append(f'    <Choice value="{label.name}" hint={quoteattr(label.definition)}/>')
+        parts.append("  </Choices>")
+    parts.append("</View>")
+    return "\n".join(parts) + "\n"
+
+
+def _ls_result(schema: Schema, labels: dict[str, Any]) -> list[dict]:
+    return [
+        {"from_name": t.name, "to_name": "text", "type": "choices", "value": {"choices": _choices(t, labels[t.name])}}
+        for t in schema.tasks if labels.get(t.name) is not None
+    ]
+
+
+def to_label_studio(records: list[Record], schema: Schema, predictions: dict[str, dict] | None = None) -> list[dict]:
+    tasks = []
+    for rec in records:
+        data = {"text": rec.text, **{k: getattr(rec, k) for k in _TEXT_KEYS}, "meta": rec.meta,
+                "annotated_tasks": [t.name for t in schema.tasks if rec.labels.get(t.name) is not None]}
+        item: dict[str, Any] = {"data": data, "annotations": []}
+        if data["annotated_tasks"]:
+            item["annotations"] = [{"result": _ls_result(schema, rec.labels)}]
+        if predictions and rec.id in predictions:
+            item["predictions"] = [{"model_version": "conflict-claims", "result": _ls_result(schema, predictions[rec.id])}]
+        tasks.append(item)
+    return tasks
+
+
+def from_label_studio(path: Path, schema: Schema) -> list[Record]:
+    try:
+        items = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise InputError(Problem(path, e.lineno, None, f"malformed JSON: {e.msg}")) from None
+    if not isinstance(items, list):
+        raise InputError(Problem(path, None, None, "expected a JSON list of Label Studio tasks"))
+    records = []
+    for n, item in enumerate(items):
+        data = item.get("data", {})
+        where = f"[{n}].data"
+        missing = [k for k in ("text", "id", "doc_id", "start", "end") if k not in data]
+        if missing:
+            raise InputError(Problem(path, None, where, f"missing {missing}; was this task exported by `claims export`?"))
+        annotated = item.get("annotations") or []
+        # The newest completed annotation wins; a task with none keeps whatever it had before.
+        latest = max(annotated, key=lambda a: a.get("updated_at") or a.get("created_at") or "", default=None)
+        labels: dict[str, Any] = {t.name: None for t in schema.tasks}
+        meta = dict(data.get("meta") or {})
+        if latest is not None:
+            chosen = {r["from_name"]: r.get("value", {}).get("choices", []) for r in latest.get("result", [])
+                      if r.get("type") == "choices"}
+            # Label Studio omits a Choices control left empty: for the tasks the annotator had in
+            # front of them, absent means "none of these".
+            for task in schema.tasks:
+                if task.name in chosen or "completed_by" in latest or task.name in data.get("annotated_tasks", []):
+                    labels[task.name] = _from_choices(task, chosen.get(task.name, []))
+            if "completed_by" in latest:
+                meta = {**meta, "annotator": f"label-studio user {latest['completed_by']}", "tool": "label-studio",
+                        "annotated_at": latest.get("updated_at") or latest.get("created_at")}
+        records.append(Record(id=data["id"], doc_id=data["doc_id"], text=data["text"], start=data["start"],
+                              end=data["end"], labels=labels, source=data.get("source"), meta=meta))
+    return records
+
+
+# ---------------------------------------------------------------- Prodigy
+
+def _option_id(task: Task, label: str) -> str:
+    return f"{task.name}:{label}"
+
+
+def to_prodigy(records: list[Record], schema: Schema, predictions: dict[str, dict] | None = None) -> list[dict]:
+    """Prodigy `choice` tasks: one option per task label, accepted options are the labels."""
+    options = [{"id": _option_id(t, label), "text": f"{t.name}: {label}"}
+               for t in schema.tasks for label in (["yes"] if t.type == "binary" else t.label_names)]
+    lines = []
+    for rec in records:
+        labels = predictions.get(rec.id, rec.labels) if predictions else rec.labels
+        accept = []
+        for task in schema.tasks:
+            value = labels.get(task.name)
+            if value is not None:
+                accept += [_option_id(task, c) for c in _choices(task, value) if not (task.type == "binary" and c == "no")]
+        meta = {**{k: getattr(rec, k) for k in _TEXT_KEYS}, "record_meta": rec.meta,
+                "annotated_tasks": [t.name for t in schema.tasks if rec.labels.get(t.name) is not None]}
+        lines.append({"text": rec.text, "options": options, "accept": accept, "answer": "accept", "meta": meta})
+    return lines
+
+
+def from_prodigy(path: Path, schema: Schema) -> list[Record]:
+    records = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            eg = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(Problem(path, lineno, None, f"malformed JSON: {e.msg}")) from None
+        meta = eg.get("meta") or {}
+        missing = [k for k in ("id", "doc_id", "start", "end") if k not in meta]
+        if missing or "text" not in eg:
+            raise InputError(Problem(path, lineno, "meta", f"missing {missing or ['text']}; was this exported by `claims export`?"))
+        if eg.get("answer", "accept") != "accept":
+            continue  # rejected or ignored in Prodigy: the unit stays as it was
+        accepted = set(eg.get("accept") or [])
+        # A unit passed through Prodigy has all its tasks answered, whatever it had before.
+        labels = {}
+        for task in schema.tasks:
+            chosen = [o.split(":", 1)[1] for o in accepted if o.split(":", 1)[0] == task.name]
+            labels[task.name] = _from_choices(task, chosen)
+        if "_session_id" not in eg and "_timestamp" not in eg:
+            labels = {t: (v if t in meta.get("annotated_tasks", []) else None) for t, v in labels.items()}
+        record_meta = dict(meta.get("record_meta") or {})
+        if "_timestamp" in eg:
+            record_meta.update({"annotator": f"prodigy session {eg.get('_session_id', '?')}", "tool": "prodigy",
+                                "annotated_at": eg["_timestamp"]})
+        records.append(Record(id=meta["id"], doc_id=meta["doc_id"], text=eg["text"], start=meta["start"],
+                              end=meta["end"], labels=labels, source=meta.get("source"), meta=record_meta))
+    return records
+
+
+# ---------------------------------------------------------------- files
+
+def export(records: list[Record], schema: Schema, fmt: Format, out: Path,
+           predictions: dict[str, dict] | None = None) -> None:
+    if fmt == "label-studio":
+        atomic.write_text(out, json.dumps(to_label_studio(records, schema, predictions), ensure_ascii=False, indent=1))
+        atomic.write_text(out.with_suffix(".config.xml"), label_studio_config(schema))
+    else:
+        items = to_prodigy(records, schema, predictions)
+        atomic.write_text(out, "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in items))
+
+
+def import_records(path: Path, schema: Schema, fmt: Format) -> list[Record]:
+    return from_label_studio(path, schema) if fmt == "label-studio" else from_prodigy(path, schema)
+
+
+def merge_into(records: list[Record], annotations_dir: Path, schema: Schema) -> list[Path]:
+    """Write imported records into one file per doc_id, replacing units with the same id."""
+    by_doc: dict[str, list[Record]] = defaultdict(list)
+    for rec in records:
+        rec.labels = annotations.normalise_labels(rec.labels, schema)
+        by_doc[rec.doc_id].append(rec)
+    written = []
+    for doc_id, new in by_doc.items():
+        path = annotations_dir / f"{doc_id}.jsonl"
+        existing, problems = annotations.read_file(path) if path.exists() else ([], [])
+        if problems:
+            raise InputError(problems)
+        merged = {r.id: r for r in existing}
+        merged.update({r.id: r for r in new})
+        ordered = sorted(merged.values(), key=lambda r: (r.start, r.id))
+        annotations.write_file(path, ordered)
+        written.append(path)
+    return written

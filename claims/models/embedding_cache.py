@@ -1,0 +1,65 @@
+"""Sentence embeddings computed once per text and kept on disk, keyed by encoder and text hash."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from claims.util import atomic
+from claims.models import encoder
+from claims.util.paths import CACHE_DIR
+
+
+def _key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _encoder_dir(cache_dir: Path) -> Path:
+    return cache_dir / "embeddings" / hashlib.sha256(encoder.ENCODER_ID.encode()).hexdigest()[:12]
+
+
+def compute(texts: list[str], batch_size: int = 64) -> np.ndarray:
+    """Mean-pooled, L2-normalised embeddings, as sentence-transformers computes them for this model."""
+    import torch
+
+    encoder.use_all_cores()
+    tok, model = encoder.load_tokenizer(), _model()
+    order = np.argsort([len(t) for t in texts])  # similar lengths per batch: less padding
+    out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
+    with torch.inference_mode():
+        for i in range(0, len(texts), batch_size):
+            idx = order[i:i + batch_size]
+            enc = tok([texts[j] for j in idx], padding=True, truncation=True, max_length=256, return_tensors="pt")
+            pooled = encoder.mean_pool(model(**enc).last_hidden_state, enc["attention_mask"])
+            out[idx] = torch.nn.functional.normalize(pooled, dim=1).numpy()
+    return out
+
+
+_MODEL = None
+
+
+def _model():
+    global _MODEL
+    if _MODEL is None:
+        _MODEL = encoder.load_encoder().eval()
+    return _MODEL
+
+
+def embed(texts: list[str], cache_dir: Path | None = CACHE_DIR) -> np.ndarray:
+    if cache_dir is None:
+        return compute(texts)
+    folder = _encoder_dir(cache_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    keys = [_key(t) for t in texts]
+    found = {k: np.load(folder / f"{k}.npy") for k in set(keys) if (folder / f"{k}.npy").exists()}
+    missing = sorted({(k, t) for k, t in zip(keys, texts) if k not in found})
+    if missing:
+        vectors = compute([t for _, t in missing])
+        for (k, _), v in zip(missing, vectors):
+            with atomic.atomic_path(folder / f"{k}.npy") as tmp:
+                with open(tmp, "wb") as f:
+                    np.save(f, v)
+            found[k] = v
+    return np.stack([found[k] for k in keys])

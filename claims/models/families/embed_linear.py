@@ -1,0 +1,51 @@
+"""embed_linear.v1: frozen MiniLM sentence embeddings, a logistic regression per label."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from claims.models.options import ModelConfig
+from claims.models.families import sklearn_io
+from claims.models.families.base import ClaimsModel
+from claims.models.families.linear_head import fit_head, make_head
+
+
+class EmbedLinearOptions(ModelConfig):
+    name: Literal["embed_linear.v1"] = "embed_linear.v1"
+    C: float = Field(default=2.0, gt=0)
+    class_weight: Literal["balanced"] | None = "balanced"
+    cache: bool = Field(default=True, description="Keep embeddings on disk under .cache/embeddings.")
+
+
+class EmbedLinear(ClaimsModel):
+    family_name = "embed_linear.v1"
+    Options = EmbedLinearOptions
+
+    def _embed(self, texts):
+        from claims.models import embedding_cache
+
+        return embedding_cache.embed(texts, cache_dir=embedding_cache.CACHE_DIR if self.options.cache else None)
+
+    def for_inference(self):
+        # New text is rarely seen twice: caching it would only fill the disk.
+        self.options = self.options.model_copy(update={"cache": False})
+        return self
+
+    def _fit(self, texts, y):
+        self.head_ = fit_head(make_head(self.options.C, self.options.class_weight, self.train_config.seed),
+                              self._embed(texts), y)
+
+    def _predict_proba(self, texts):
+        return self.head_.predict_proba(self._embed(texts))
+
+    def _save(self, path: Path):
+        from claims.models import encoder
+
+        (path / "encoder.txt").write_text(encoder.ENCODER_ID + "\n")
+        sklearn_io.dump(self.head_, path / "head.skops")
+
+    def _load(self, path: Path):
+        self.head_ = sklearn_io.load(path / "head.skops")

@@ -1,0 +1,94 @@
+"""ensemble.v1: learned features and the rules together, one logistic regression per label.
+
+Features: TF-IDF word and character n-grams, frozen MiniLM sentence embeddings, and the rules.v1
+cue indicators (one per output column). The regression learns how far to trust each cue from the
+training data; on unseen wording, where the n-grams know nothing, the cues carry the decision.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from scipy import sparse
+
+from claims.models.options import ModelConfig
+from claims.models.families import sklearn_io
+from claims.models.families.base import ClaimsModel, load_model
+from claims.models.families.linear_head import fit_head, make_head
+from claims.models.families.tfidf_linear import tfidf_features
+
+Feature = Literal["tfidf", "embeddings", "rules"]
+
+
+class EnsembleOptions(ModelConfig):
+    name: Literal["ensemble.v1"] = "ensemble.v1"
+    features: list[Feature] = Field(default=["tfidf", "embeddings", "rules"], min_length=1)
+    C: float = Field(default=2.0, gt=0)
+    class_weight: Literal["balanced"] | None = "balanced"
+    rules_weight: float = Field(default=1.0, gt=0, description="Scale of the 0/1 cue indicators.")
+
+
+class Ensemble(ClaimsModel):
+    family_name = "ensemble.v1"
+    Options = EnsembleOptions
+
+    def _parts(self):
+        from claims.models import registry
+
+        parts = {}
+        if "tfidf" in self.options.features:
+            parts["tfidf"] = registry.get("tfidf_linear.v1")(registry.options_class("tfidf_linear.v1")(),
+                                                             self.train_config, self.space)
+        if "embeddings" in self.options.features:
+            parts["embeddings"] = registry.get("embed_linear.v1")(registry.options_class("embed_linear.v1")(),
+                                                                  self.train_config, self.space)
+        if "rules" in self.options.features:
+            parts["rules"] = registry.get("rules.v1")(registry.options_class("rules.v1")(),
+                                                      self.train_config, self.space)
+        return parts
+
+    def _features(self, texts, fit: bool = False):
+        blocks = []
+        if "tfidf" in self.parts_:
+            if fit:
+                self.vectoriser_ = tfidf_features(self.parts_["tfidf"].options)
+                blocks.append(self.vectoriser_.fit_transform(texts))
+            else:
+                blocks.append(self.vectoriser_.transform(texts))
+        if "embeddings" in self.parts_:
+            blocks.append(sparse.csr_matrix(self.parts_["embeddings"]._embed(texts)))
+        if "rules" in self.parts_:
+            blocks.append(sparse.csr_matrix(self.parts_["rules"].fired(texts) * self.options.rules_weight))
+        return sparse.hstack(blocks).tocsr()
+
+    def _fit(self, texts, y):
+        self.parts_ = self._parts()
+        if "rules" in self.parts_:
+            self.parts_["rules"].prepare()
+        self.head_ = fit_head(make_head(self.options.C, self.options.class_weight, self.train_config.seed),
+                              self._features(texts, fit=True), y)
+
+    def _predict_proba(self, texts):
+        return self.head_.predict_proba(self._features(texts))
+
+    def for_inference(self):
+        if "embeddings" in self.parts_:
+            self.parts_["embeddings"].for_inference()
+        return self
+
+    def _save(self, path: Path):
+        sklearn_io.dump(self.head_, path / "head.skops")
+        if "tfidf" in self.parts_:
+            sklearn_io.dump(self.vectoriser_, path / "tfidf.skops")
+        if "rules" in self.parts_:
+            self.parts_["rules"].save(path / "rules")
+
+    def _load(self, path: Path):
+        self.parts_ = self._parts()
+        self.head_ = sklearn_io.load(path / "head.skops")
+        if "tfidf" in self.parts_:
+            self.vectoriser_ = sklearn_io.load(path / "tfidf.skops")
+        if "rules" in self.parts_:
+            self.parts_["rules"] = load_model(path / "rules")

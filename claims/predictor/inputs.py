@@ -1,0 +1,101 @@
+"""Units to predict, read lazily from .txt articles, .jsonl, .csv or stdin.
+
+A .txt file is segmented exactly as in training (page furniture included); with `lines=True` each
+line is one unit. Bytes are decoded line by line so an invalid byte is reported with its line.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from claims.util.errors import InputError, Problem
+from claims.corpus.segment import segment_text
+
+Unit = dict[str, Any]
+
+
+def _decoded_lines(raw_lines, source: str, errors: str) -> Iterator[tuple[int, str]]:
+    for lineno, raw in enumerate(raw_lines, start=1):
+        try:
+            yield lineno, raw.decode("utf-8", errors=errors)
+        except UnicodeDecodeError as e:
+            raise InputError(Problem(source, lineno, None,
+                                     f"invalid UTF-8 at byte {e.start} of the line (use --errors replace)")) from None
+
+
+def _open_binary(path: str):
+    return sys.stdin.buffer if path == "-" else open(path, "rb")
+
+
+def read_units(path: str, lines: bool = False, errors: str = "strict") -> Iterator[Unit]:
+    """Yield units from one input; `path` may be '-' for stdin (text)."""
+    suffix = "" if path == "-" else Path(path).suffix.lower()
+    if path != "-" and not Path(path).exists():
+        raise InputError(Problem(path, None, None, "input file not found"))
+    if suffix == ".jsonl":
+        yield from _jsonl(path, errors)
+    elif suffix == ".csv":
+        yield from _csv(path, errors)
+    elif suffix in (".txt", "") or path == "-":
+        yield from _text(path, lines, errors)
+    else:
+        raise InputError(Problem(path, None, None, f"unknown input type {suffix!r}: use .txt, .jsonl, .csv or -"))
+
+
+def _text(path: str, lines: bool, errors: str) -> Iterator[Unit]:
+    doc_id = "stdin" if path == "-" else Path(path).stem
+    source = "<stdin>" if path == "-" else path
+    with _open_binary(path) as f:
+        decoded = list(_decoded_lines(f.read().splitlines(keepends=True), source, errors))
+    if not lines:
+        for u in segment_text("".join(text for _, text in decoded), doc_id):
+            yield {**u.to_dict(), "source": source}
+        return
+    offset = 0
+    for index, (_, text) in enumerate(decoded):
+        body = text.rstrip("\r\n")
+        yield {"id": f"{doc_id}:{index}", "doc_id": doc_id, "index": index, "text": body,
+               "start": offset, "end": offset + len(body), "source": source}
+        offset += len(text)
+
+
+def _jsonl(path: str, errors: str) -> Iterator[Unit]:
+    doc_id = Path(path).stem
+    with _open_binary(path) as f:
+        index = 0
+        for lineno, line in _decoded_lines(f, path, errors):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputError(Problem(path, lineno, None, f"malformed JSON: {e.msg}")) from None
+            if not isinstance(obj, dict) or not isinstance(obj.get("text"), (str, type(None))) or "text" not in obj:
+                fields = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
+                raise InputError(Problem(path, lineno, "text", f"no 'text' string field; the line has {fields}"))
+            unit = {"id": str(obj.get("id", f"{doc_id}:{index}")), "doc_id": obj.get("doc_id", doc_id),
+                    "index": index, "text": obj["text"] or ""}
+            yield unit
+            index += 1
+
+
+def _csv(path: str, errors: str) -> Iterator[Unit]:
+    doc_id = Path(path).stem
+    with _open_binary(path) as f:
+        text_lines = (line for _, line in _decoded_lines(f, path, errors))
+        reader = csv.DictReader(text_lines)
+        if reader.fieldnames is None or "text" not in reader.fieldnames:
+            raise InputError(Problem(path, 1, "text", f"no 'text' column; the file has columns {reader.fieldnames or []}"))
+        for index, row in enumerate(reader):
+            yield {"id": row.get("id") or f"{doc_id}:{index}", "doc_id": row.get("doc_id") or doc_id,
+                   "index": index, "text": row["text"] or ""}
+
+
+def read_all(paths: list[str], lines: bool = False, errors: str = "strict") -> Iterator[Unit]:
+    for path in paths:
+        yield from read_units(path, lines, errors)

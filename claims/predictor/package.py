@@ -1,0 +1,171 @@
+"""Package a trained model as a self-describing MLflow pyfunc folder under models/NAME/.
+
+The folder holds MLmodel (signature, input example), pinned requirements, the project code, and
+artifacts/model with the family's weights (skops, safetensors, JSON: no pickle), the resolved
+config, the label schema, thresholds, cross-validation metrics, the data digest, and a model card.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+import yaml
+
+from claims.util import atomic
+from claims.util.paths import MODELS_DIR, ROOT
+
+RUNTIME_PACKAGES = ("numpy", "pandas", "scikit-learn", "scipy", "skops", "torch", "transformers", "tokenizers",
+                    "safetensors", "onnxruntime", "pysbd", "pyyaml", "pydantic", "mlflow")
+EXAMPLE_TEXTS = ["JNIM said it had seized the base, but the army said it had repelled the attack.",
+                 "The soldiers have abandoned the camp, a resident told AFP."]
+
+
+def pinned_requirements() -> list[str]:
+    out = []
+    for name in RUNTIME_PACKAGES:
+        try:
+            out.append(f"{name}=={metadata.version(name).split('+')[0]}")
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def signature():
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    return ModelSignature(inputs=Schema([ColSpec("string", "text"), ColSpec("string", "id", required=False)]))
+
+
+def _code_copy(dest: Path) -> Path:
+    shutil.copytree(ROOT / "claims", dest / "claims", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return dest / "claims"
+
+
+def package_model_folder(model_dir: Path, name: str, out_dir: Path = MODELS_DIR,
+                         run_id: str | None = None, optimise: bool = True) -> Path:
+    """Build models/NAME from a run's `model/` folder; the target appears only when complete."""
+    import mlflow.pyfunc
+    import pandas as pd
+
+    from claims.predictor.predictor import Predictor, resolve_model_folder
+
+    model_dir = resolve_model_folder(Path(model_dir))
+    with tempfile.TemporaryDirectory() as tmp:
+        stage = Path(tmp) / "model"
+        shutil.copytree(model_dir, stage)
+        predictor = Predictor.load(stage, runtime="fp32")
+        if optimise and hasattr(predictor.model, "net_") and not (stage / "onnx").exists():
+            from claims.models.families.onnx_runtime import export
+
+            export(predictor.model, stage / "onnx")
+        code = _code_copy(Path(tmp) / "code")
+        target = Path(out_dir) / name
+        with atomic.atomic_dir(target) as build:
+            mlflow.pyfunc.save_model(
+                path=str(build),
+                python_model=str(ROOT / "claims" / "predictor" / "serving_entry.py"),
+                artifacts={"model": str(stage)},
+                code_paths=[str(code)],
+                signature=signature(),
+                input_example=pd.DataFrame({"text": EXAMPLE_TEXTS, "id": ["example:0", "example:1"]}),
+                pip_requirements=pinned_requirements(),
+                metadata={"claims.name": name, "claims.run_id": run_id or "",
+                          "claims.family": json.loads((stage / "family.json").read_text())["family"]},
+            )
+            (build / "README.md").write_text(model_card(stage, name, run_id))
+    return target
+
+
+def model_card(folder: Path, name: str, run_id: str | None) -> str:
+    family = json.loads((folder / "family.json").read_text())
+    metrics = json.loads((folder / "metrics.json").read_text())
+    data = json.loads((folder / "data.json").read_text())
+    schema = yaml.safe_load((folder / "schema.yaml").read_text())
+    runtime = "ONNX Runtime, int8 dynamic quantisation (fp32 torch kept as reference)" if (folder / "onnx").exists() \
+        else "scikit-learn / numpy on CPU"
+    lines = [
+        f"# Model card: {name}",
+        "",
+        f"Family `{family['family']}`" + (f", trained in MLflow run `{run_id}`" if run_id else "") + f". Runtime: {runtime}.",
+        "",
+        "## Intended use",
+        "",
+        "Tags each sentence of news reports on jihadist violence in the Sahel with the kind of conflict claim it",
+        "makes, who the information comes from, and whether it reports a military withdrawal, so analysts can",
+        "line up contradicting claims. It is an aid for reading, not a source of facts: every tag is a model",
+        "guess about what a sentence says, never about what happened.",
+        "",
+        "## Tasks and labels",
+        "",
+    ]
+    for task in schema["tasks"]:
+        lines.append(f"- **{task['name']}** ({task['type']}): {task['description']}")
+        for label in task["labels"]:
+            lines.append(f"  - `{label['name']}`: {label['definition']}")
+    lines += [
+        "",
+        "## Data",
+        "",
+        f"{data['units']} annotated units from {', '.join(data['files'])} (digest `{data['digest']}`): five",
+        "articles (AFP, Reuters and two other outlets) on one week of fighting in Mali, June-July 2025.",
+        "",
+        "## Metrics",
+        "",
+        "Leave-one-article-out cross-validation, thresholds tuned on inner grouped splits, mean ± std over seeds.",
+        "",
+        "| task | label | precision | recall | F1 | support |",
+        "|---|---|---|---|---|---|",
+    ]
+    for task in schema["tasks"]:
+        cols = ["yes"] if task["type"] == "binary" else [label["name"] for label in task["labels"]]
+        for col in cols:
+            key = task["name"] if task["type"] == "binary" else f"{task['name']}.{col}"
+            lines.append(f"| {task['name']} | {col} | {metrics[key + '.precision']:.3f} | {metrics[key + '.recall']:.3f} "
+                         f"| {metrics[key + '.f1']:.3f} ± {metrics.get(key + '.f1_std', 0):.3f} | {int(metrics[key + '.support'])} |")
+    lines += [
+        "",
+        "## Limits",
+        "",
+        "- Trained on about two hundred sentences from five articles about one armed group (JNIM), one army",
+        "  (Mali's) and a handful of places: expect lower accuracy on other groups, armies, countries and outlets.",
+        "- Rare labels (counter_claim, external_observer, withdrawal) have ten or fewer examples; their scores",
+        "  are uncertain, as the standard deviations and small supports show.",
+        "- English only. Sentences are judged one at a time; context beyond the sentence is not used.",
+        "- Inputs longer than the model's limit are truncated (counted in a warning).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def download_run_model(run_id: str, dest: Path, tracking_uri: str | None = None) -> Path:
+    import os
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per file otherwise
+    import mlflow
+
+    return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="model", dst_path=str(dest),
+                                                    tracking_uri=tracking_uri))
+
+
+def package_run(run_id: str, name: str, out_dir: Path = MODELS_DIR, register: str | None = None,
+                alias: str | None = None, tracking_uri: str | None = None) -> Path:
+    """Package a finished run's final model, log the package to the run, optionally register it."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)  # the model registry follows the tracking store
+    with tempfile.TemporaryDirectory() as tmp:
+        target = package_model_folder(download_run_model(run_id, Path(tmp), tracking_uri), name, out_dir, run_id)
+    client = MlflowClient(tracking_uri)
+    client.log_artifacts(run_id, str(target), "package")
+    if register:
+        version = mlflow.register_model(f"runs:/{run_id}/package", register)
+        if alias:
+            client.set_registered_model_alias(register, alias, version.version)
+    return target

@@ -1,0 +1,131 @@
+"""A trained model ready for new text: the family, its tuned thresholds and its label schema.
+
+Everything comes from one folder (the `model/` artifacts of a run, or `artifacts/model` inside a
+package), so prediction needs nothing else. Empty units get empty labels rather than being dropped,
+so output rows always line up with input rows.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from claims.corpus.labelspace import LabelSpace
+
+Runtime = Literal["auto", "fp32", "onnx-int8"]
+REQUIRED_FILES = ("family.json", "thresholds.json", "schema.yaml", "config.yaml", "metrics.json", "data.json")
+
+
+class ModelFolderError(Exception):
+    """A model folder that is missing or incomplete; says what is missing."""
+
+
+@dataclass
+class Prediction:
+    decisions: np.ndarray  # units x columns, 0/1
+    proba: np.ndarray  # units x columns; NaN for empty units
+    truncated: int  # units longer than the model's input limit
+
+
+class Predictor:
+    def __init__(self, model, thresholds: np.ndarray, folder: Path, runtime: str = "fp32"):
+        self.model = model
+        self.space: LabelSpace = model.space
+        self.thresholds = thresholds
+        self.folder = folder
+        self.runtime = runtime
+        self._onnx = None
+
+    @classmethod
+    def load(cls, folder: Path | str, runtime: Runtime = "auto") -> "Predictor":
+        from claims.models.families.base import load_model
+
+        folder = resolve_model_folder(Path(folder))
+        model = load_model(folder).for_inference()
+        raw = json.loads((folder / "thresholds.json").read_text())
+        missing = [c for c in model.space.column_names if c not in raw]
+        if missing:
+            raise ModelFolderError(f"{folder / 'thresholds.json'}: no threshold for {missing}")
+        predictor = cls(model, np.array([raw[c] for c in model.space.column_names]), folder)
+        onnx_file = folder / "onnx" / "model.int8.onnx"
+        if runtime == "onnx-int8" and not onnx_file.exists():
+            raise ModelFolderError(f"{folder}: runtime onnx-int8 asked for, but onnx/model.int8.onnx is missing")
+        if runtime in ("auto", "onnx-int8") and onnx_file.exists():
+            from claims.models.families.onnx_runtime import OnnxRunner
+
+            predictor._onnx = OnnxRunner(onnx_file, model.space, model.tokenizer_, model.train_config.max_length,
+                                         model.options.predict_batch_size)
+            predictor.runtime = "onnx-int8"
+        return predictor
+
+    @property
+    def max_tokens(self) -> int | None:
+        return self.model.train_config.max_length if hasattr(self.model, "tokenizer_") else None
+
+    def metadata(self) -> dict[str, Any]:
+        return {name: json.loads((self.folder / name).read_text()) for name in ("metrics.json", "data.json")}
+
+    def predict(self, texts: list[str]) -> Prediction:
+        texts = list(texts)
+        n, c = len(texts), len(self.space)
+        proba = np.full((n, c), np.nan)
+        decisions = np.zeros((n, c), dtype=np.int8)
+        keep = [i for i, t in enumerate(texts) if t is not None and str(t).strip()]
+        truncated = 0
+        if keep:
+            kept = [str(texts[i]) for i in keep]
+            truncated = self._count_truncated(kept)
+            if self._onnx:
+                p = self.model.apply_constant(self._onnx.predict_proba(kept).astype(np.float64))
+            else:
+                p = self.model.predict_proba(kept)
+            proba[keep] = p
+            decisions[keep] = self.space.decide(p, self.thresholds)
+        if truncated:
+            warnings.warn(f"{truncated} unit(s) longer than {self.max_tokens} tokens were truncated", stacklevel=2)
+        return Prediction(decisions, proba, truncated)
+
+    def _count_truncated(self, texts: list[str]) -> int:
+        if self.max_tokens is None:
+            return 0
+        # Only long strings can exceed the limit; tokenising just those keeps this cheap.
+        candidates = [t for t in texts if len(t) > self.max_tokens * 2]
+        if not candidates:
+            return 0
+        lengths = [len(ids) for ids in self.model.tokenizer_(candidates, truncation=False)["input_ids"]]
+        return sum(n > self.max_tokens for n in lengths)
+
+    def labelled_rows(self, pred: Prediction) -> list[dict[str, Any]]:
+        """Per unit: each task's labels and each column's probability (`p.<task>.<label>`)."""
+        rows = []
+        for k in range(len(pred.decisions)):
+            row: dict[str, Any] = self.space.decode(pred.decisions[k])
+            for j, name in enumerate(self.space.column_names):
+                v = pred.proba[k, j]
+                row[f"p.{name}"] = None if np.isnan(v) else round(float(v), 5)
+            rows.append(row)
+        return rows
+
+
+def resolve_model_folder(path: Path) -> Path:
+    """Accept a package folder (with MLmodel) or a bare model folder; check nothing is missing."""
+    if not path.exists():
+        raise ModelFolderError(f"{path}: model folder does not exist")
+    if (path / "MLmodel").exists():
+        path = path / "artifacts" / "model"
+        if not path.is_dir():
+            raise ModelFolderError(f"{path}: the package has no artifacts/model folder")
+    missing = [f for f in REQUIRED_FILES if not (path / f).exists()]
+    if missing:
+        raise ModelFolderError(f"{path}: not a complete model folder, missing {', '.join(missing)}")
+    try:
+        json.loads((path / "thresholds.json").read_text())
+        json.loads((path / "family.json").read_text())
+    except json.JSONDecodeError as e:
+        raise ModelFolderError(f"{path}: corrupt model file: {e}") from None
+    return path

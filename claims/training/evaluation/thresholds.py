@@ -1,0 +1,48 @@
+"""Per-label decision thresholds, tuned for F1 on predictions for articles the model did not see."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from sklearn.metrics import f1_score
+
+from claims.training.evaluation.splits import inner_folds
+from claims.corpus.labelspace import LabelSpace
+
+GRID = np.round(np.arange(0.05, 0.951, 0.025), 3)
+
+
+def tune(y: np.ndarray, proba: np.ndarray, space: LabelSpace, default: float = 0.5) -> np.ndarray:
+    """Best-F1 threshold per column; ties go to the one closest to `default`.
+
+    A column with no positive example keeps `default`: there is nothing to tune on.
+    """
+    thresholds = np.full(len(space), default)
+    for j in range(len(space)):
+        if y[:, j].sum() == 0:
+            continue
+        scores = np.array([f1_score(y[:, j], proba[:, j] >= t, zero_division=0) for t in GRID])
+        best = np.flatnonzero(scores == scores.max())
+        thresholds[j] = GRID[best[np.argmin(np.abs(GRID[best] - default))]]
+    return thresholds
+
+
+def inner_thresholds(
+    make_model: Callable[[], object],
+    texts: list[str],
+    y: np.ndarray,
+    groups: np.ndarray,
+    space: LabelSpace,
+    n_splits: int,
+    default: float,
+) -> np.ndarray:
+    """Thresholds from a grouped inner split of one training part: the test fold is never passed in."""
+    oof = np.full(y.shape, np.nan)
+    for tr, va in inner_folds(groups, n_splits):
+        model = make_model().fit([texts[i] for i in tr], y[tr])
+        oof[va] = model.predict_proba([texts[i] for i in va])
+    seen = ~np.isnan(oof).any(axis=1)
+    if not seen.any():
+        return np.full(len(space), default)
+    return tune(y[seen], oof[seen], space, default)

