@@ -231,7 +231,9 @@ def train(
     for path in configs:
         try:
             cfg = load_config(path, overrides)
-            planned.append((cfg, loop.load_data(cfg), tracking.resolve_uri(tracking_uri, cfg.tracking.tracking_uri)))
+            data = loop.load_data(cfg)
+            planned.append((cfg, data, loop.load_test_split(cfg, data.docs),
+                            tracking.resolve_uri(tracking_uri, cfg.tracking.tracking_uri)))
         except InputError as e:
             problems.extend(e.problems)
     if problems:
@@ -242,21 +244,27 @@ def train(
     outcomes = []
     progress = None if quiet else _progress()
     with progress or _nothing():
-        for cfg, data, uri in planned:
+        for cfg, data, test, uri in planned:
             tracking.open_store(uri)
-            outcomes.append(train_package_check(cfg, data, uri, progress, package, behaviour, models_dir))
+            outcomes.append(train_package_check(cfg, data, uri, progress, package, behaviour, models_dir, test))
     if quiet:
         for o in outcomes:
             typer.echo(f"{o.result.config.name}\t{o.result.run_id}")
         return
     names = headline_names(planned[0][1].space)
-    table = Table(title="Grouped cross-validation (leave one article out), mean ± std over seeds")
-    for col in ("config", *names, "behaviour", "seconds", "run id"):
+    evaluations = [(loop.GROUPED, "(a) by article"), (loop.COUNTRY, "(b) by country"), (loop.TEST, "(d) test split")]
+    table = Table(title="Headline F1 per task: (a) grouped 5-fold CV, (b) leave-one-country-out, (d) test split")
+    table.add_column("config")
+    for _, title in evaluations:
+        table.add_column(title + "\n" + " / ".join(n.split(".")[0] for n in names))
+    for col in ("behaviour", "seconds", "run id"):
         table.add_column(col)
     for o in outcomes:
         r = o.result
-        table.add_row(r.config.name, *[f"{r.cv[n]:.3f} ± {r.cv[n + '_std']:.3f}" for n in names],
-                      f"{o.behaviour.overall:.1%}" if o.behaviour else "-", f"{r.seconds:.0f}", r.run_id)
+        cells = [" / ".join(f"{r.evaluations[p][n]:.3f}" for n in names) if p in r.evaluations else "-"
+                 for p, _ in evaluations]
+        table.add_row(r.config.name, *cells, f"{o.behaviour.overall:.1%}" if o.behaviour else "-",
+                      f"{r.seconds:.0f}", r.run_id)
     out.print(table)
     for r in (o.result for o in outcomes):
         if r.warnings:
@@ -280,11 +288,20 @@ def compare(
     if runs.empty:
         err.print(f"no finished runs in experiment {experiment!r} at {uri}")
         raise typer.Exit(1)
-    table = Table(title=f"{experiment} @ {uri}")
-    for col in runs.columns:
-        table.add_column(col)
-    for row in runs.itertuples(index=False):
-        table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
+    from claims.training.evaluation.metrics import headline_names
+    from claims.corpus.labelspace import LabelSpace
+
+    names = headline_names(LabelSpace(load_schema(schema_path)))
+    table = Table(title=f"{experiment} @ {uri}: headline F1 " + " / ".join(n.split(".")[0] for n in names)
+                  + "; score = mean of (a), (b) and behaviour")
+    groups = [("(a) by article", "a"), ("(b) by country", "b"), ("(d) test split", "d")]
+    for col in ("config", "family", *[g for g, _ in groups], "behaviour", "score", "seconds", "run id"):
+        table.add_column(col, no_wrap=True)
+    cell = lambda v: "-" if v != v else f"{v:.3f}"  # noqa: E731 - NaN prints as '-'
+    for row in runs.to_dict("records"):
+        table.add_row(row["config"], row["family"],
+                      *[" / ".join(cell(row[f"{short}.{n}"]) for n in names) for _, short in groups],
+                      cell(row["behaviour"]), cell(row["score"]), f"{row['seconds']:.0f}", row["run_id"][:12])
     out.print(table)
 
 

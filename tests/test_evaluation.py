@@ -13,21 +13,33 @@ def corpus(schema):
     return ds["text"], ds["doc_id"], label_matrix(ds, schema), LabelSpace(schema)
 
 
-def test_outer_folds_hold_out_whole_articles(corpus):
+def test_article_folds_hold_out_whole_articles(corpus):
     _, docs, _, _ = corpus
     docs = np.asarray(docs)
-    folds = list(splits.outer_folds(list(docs)))
-    assert len(folds) == 5
-    for held_out, train, test in folds:
-        assert set(docs[test]) == {held_out}
-        assert held_out not in set(docs[train])
+    folds = list(splits.article_folds(list(docs), k=3))
+    assert len(folds) == 3
+    seen = []
+    for _, train, test in folds:
+        assert not set(docs[test]) & set(docs[train])
         assert len(train) + len(test) == len(docs)
+        seen += list(test)
+    assert sorted(seen) == list(range(len(docs)))  # every unit is tested exactly once
+
+
+def test_country_folds_hold_out_whole_countries():
+    countries = ["Mali", "Mali", "Niger", "Chad", "Niger", "Chad"]
+    folds = list(splits.country_folds(countries))
+    assert [name for name, _, _ in folds] == ["Chad", "Mali", "Niger"]
+    for name, train, test in folds:
+        assert {countries[i] for i in test} == {name}
+        assert name not in {countries[i] for i in train}
+    assert list(splits.country_folds(["Mali", "Mali"])) == []  # one country: no (b)
 
 
 def test_inner_folds_are_grouped_too(corpus):
     _, docs, _, _ = corpus
     docs = np.asarray(docs)
-    _, train, _ = next(splits.outer_folds(list(docs)))
+    _, train, _ = next(splits.article_folds(list(docs), 5))
     for tr, va in splits.inner_folds(docs[train], 2):
         assert not set(docs[train][tr]) & set(docs[train][va])
 
@@ -47,7 +59,7 @@ class Spy:
 def test_threshold_tuning_never_sees_the_test_fold(corpus):
     texts, docs, y, space = corpus
     docs = np.asarray(docs)
-    held_out, train, test = next(splits.outer_folds(list(docs)))
+    held_out, train, test = next(splits.article_folds(list(docs), 5))
     Spy.seen = []
     thr = thresholds.inner_thresholds(Spy, [texts[i] for i in train], y[train], docs[train], space, 2, 0.5)
     assert thr.shape == (len(space),)

@@ -54,9 +54,9 @@ def test_child_runs_per_fold_and_seed(tfidf_run):
     parent = MlflowClient(store).get_run(result.run_id)
     children = MlflowClient(store).search_runs(
         [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")
-    assert len(children) == 1  # one held-out article, one seed (deterministic family)
+    assert len(children) == 1  # max_folds=1 of (a), one seed (deterministic family), one country: no (b)
     child = children[0]
-    assert child.data.tags["claims.heldout_doc"] == "000_6d991916dd06222c"
+    assert child.data.tags["claims.evaluation"] == "cv" and child.data.tags["claims.heldout"] == "fold1"
     assert "fold.claim_type.macro_f1" in child.data.metrics
     assert "threshold.withdrawal.yes" in child.data.metrics
 
@@ -77,7 +77,8 @@ def test_artifacts_reports_and_self_describing_model(tfidf_run, tmp_path):
     thresholds = json.loads((local / "thresholds.json").read_text())
     assert list(thresholds) == loop.load_data(result.config).space.column_names
     np.testing.assert_allclose(list(thresholds.values()), result.thresholds)
-    assert json.loads((local / "metrics.json").read_text()) == pytest.approx(result.cv)
+    assert json.loads((local / "metrics.json").read_text()) == pytest.approx(
+        {f"{prefix}.{k}": v for prefix, m in result.evaluations.items() for k, v in m.items()})
 
 
 def test_scikit_learn_families_are_exactly_reproducible(store):

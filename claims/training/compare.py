@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from claims.training.evaluation.metrics import headline_names
 from claims.corpus.labelspace import LabelSpace
 from claims.corpus.schema import Schema
+from claims.training.evaluation.metrics import headline_names
+
+# (metric prefix, column prefix): (a) and (b) choose the default, (d) is only shown.
+CHOOSING = [("cv", "a"), ("country", "b")]
+SHOWN = [("test", "d")]
 
 
 def latest_runs(experiment: str, schema: Schema) -> pd.DataFrame:
@@ -18,14 +23,16 @@ def latest_runs(experiment: str, schema: Schema) -> pd.DataFrame:
         order_by=["attributes.start_time DESC"],
     )
     names = headline_names(LabelSpace(schema))
-    columns = ["config", "family", *names, "behaviour", "score", "seconds", "run_id"]
+    cols = [f"{short}.{n}" for _, short in CHOOSING + SHOWN for n in names]
+    columns = ["config", "family", *cols, "behaviour", "score", "seconds", "run_id"]
     if runs.empty:
         return pd.DataFrame(columns=columns)
     runs = runs.drop_duplicates("tags.claims.config", keep="first")
+    nan = pd.Series(float("nan"), index=runs.index)
     table = pd.DataFrame({
         "config": runs["tags.claims.config"], "family": runs["tags.claims.family"],
-        **{n: runs.get(f"metrics.cv.{n}") for n in names},
-        "behaviour": runs.get("metrics.behaviour.pass_rate", pd.Series(float("nan"), index=runs.index)),
+        **{f"{short}.{n}": runs.get(f"metrics.{prefix}.{n}", nan) for prefix, short in CHOOSING + SHOWN for n in names},
+        "behaviour": runs.get("metrics.behaviour.pass_rate", nan),
         "seconds": runs.get("metrics.time.total_seconds"), "run_id": runs["run_id"],
     })
     table["score"] = score(table, names)
@@ -33,9 +40,13 @@ def latest_runs(experiment: str, schema: Schema) -> pd.DataFrame:
 
 
 def score(table: pd.DataFrame, names: list[str]) -> pd.Series:
-    """The default-model rule: the mean of the per-task CV headline metrics and the behavioural pass
-    rate, equally weighted. Without behavioural results anywhere, the CV mean alone; a run that lacks
-    them while others have them ranks last."""
-    if table["behaviour"].isna().all():
-        return table[names].mean(axis=1, skipna=False)
-    return table[[*names, "behaviour"]].mean(axis=1, skipna=False).fillna(-1.0)
+    """The default-model rule, from (a), (b) and the behavioural suites only (never the test split):
+    the mean of three parts, equally weighted: (a)'s mean headline F1, (b)'s mean headline F1 and
+    the behavioural pass rate. A part that no run has is left out; a run that lacks a part others
+    have ranks last."""
+    parts = {short: table[[f"{short}.{n}" for n in names]].mean(axis=1, skipna=False) for _, short in CHOOSING}
+    parts["behaviour"] = table["behaviour"]
+    present = pd.DataFrame({k: v for k, v in parts.items() if not v.isna().all()}, index=table.index)
+    if present.empty:
+        return pd.Series(np.nan, index=table.index)
+    return present.mean(axis=1, skipna=False).fillna(-1.0)

@@ -37,9 +37,18 @@ class DataConfig(Strict):
 
 
 class EvalConfig(Strict):
-    folds: Literal["leave_one_article_out"] = "leave_one_article_out"
-    max_folds: int | None = Field(default=None, ge=1, description="Evaluate only the first N folds (tests).")
-    seeds: int = Field(default=3, ge=1, description="Repeats for stochastic families; deterministic ones run once.")
+    """The four evaluations, all in one run: (a) grouped k-fold by article and (b) leave-one-country-
+    out on the training data choose the default; (c) seeds only -> test split and (d) all training
+    data -> test split are reported and never used to choose anything."""
+
+    folds: int = Field(default=5, ge=2, description="(a) grouped k-fold cross-validation, folds by article.")
+    country_folds: bool = Field(default=True, description="(b) leave-one-country-out cross-validation.")
+    test_annotations: list[str] = Field(
+        default=["labels/sealed/annotations/*.jsonl"],
+        description="(c), (d): the sealed test split, read only here; [] skips both.")
+    seeds_only_split: str = Field(default="seed", description="(c): train on the articles of this manifest split.")
+    max_folds: int | None = Field(default=None, ge=1, description="Evaluate only the first N folds of (a) and (b) (tests).")
+    seeds: int = Field(default=1, ge=1, description="Repeats for stochastic families; deterministic ones run once.")
     tune_thresholds: bool = True
     inner_folds: int = Field(default=2, ge=2, description="Grouped inner split of each training part for thresholds.")
     default_threshold: float = Field(default=0.5, gt=0, lt=1)

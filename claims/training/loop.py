@@ -1,8 +1,12 @@
-"""One experiment: grouped cross-validation over seeds, then a final fit on all data, all in MLflow.
+"""One experiment, four evaluations, one final model, all in MLflow.
 
-Layout in MLflow: a parent run per config holding the resolved config, the dataset, the aggregated
-`cv.*` metrics, reports and the final model; a child run per (held-out article, seed) holding that
-fold's metrics, thresholds and training loss.
+(a) `cv.*`: grouped k-fold by article on the training data; (b) `country.*`: leave-one-country-out;
+(c) `seeds_test.*`: trained on the seed articles only, scored on the sealed test split; (d) `test.*`:
+the final model (all training data, thresholds from (a)'s out-of-fold predictions), scored on the
+test split. (a) and (b) choose the default; (c) and (d) are only reported.
+
+Layout in MLflow: a parent run per config holding the resolved config, the dataset, every
+evaluation's metrics, reports and the final model; a child run per (evaluation, fold, seed).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from claims.training import reports
 from claims.training import tracking
 from claims.training.config import ExperimentConfig
 from claims.corpus.dataset import files_digest, label_matrix, load_dataset
+from claims.corpus.manifest import MANIFEST_PATH, load_manifest
 from claims.util.errors import InputError, Problem
 from claims.corpus.augment import Augmenting
 from claims.training.evaluation import metrics, splits, thresholds
@@ -44,10 +49,17 @@ class Data:
     texts: list[str]
     y: np.ndarray
     gazetteer: Gazetteer | None = None  # loaded when the config augments
+    countries: list[str] = field(default_factory=list)  # per unit, from the manifest ("unlisted" otherwise)
+    splits: list[str] = field(default_factory=list)  # per unit: the manifest split
 
     @property
     def space(self) -> LabelSpace:
         return LabelSpace(self.schema)
+
+    def subset(self, idx: np.ndarray) -> "Data":
+        pick = lambda xs: [xs[i] for i in idx]  # noqa: E731
+        return Data(self.schema, self.paths, self.digest, pick(self.ids), pick(self.docs), pick(self.texts),
+                    self.y[idx], self.gazetteer, pick(self.countries), pick(self.splits))
 
 
 @dataclass
@@ -58,6 +70,11 @@ class Result:
     thresholds: np.ndarray
     seconds: float
     warnings: list[str] = field(default_factory=list)
+    evaluations: dict[str, dict[str, float]] = field(default_factory=dict)  # prefix -> metrics
+
+
+# Metric prefixes of the four evaluations, short so they sort and fit as MLflow columns.
+GROUPED, COUNTRY, SEEDS_TEST, TEST = "cv", "country", "seeds_test", "test"
 
 
 class Progress:
@@ -70,54 +87,102 @@ class Progress:
 
 def load_data(cfg: ExperimentConfig) -> Data:
     """Read and validate the annotations a config names; fails before any training starts."""
-    schema = load_schema(resolve(cfg.data.schema_path))
-    try:
-        schema = schema.select(cfg.data.tasks)
-    except KeyError as e:
-        raise InputError(Problem(cfg.name, None, "data.tasks", str(e.args[0]))) from None
+    schema = _schema(cfg)
     paths = annotations.expand(cfg.data.annotations)
     missing = [p for p in paths if not p.exists()]
     if missing or not paths:
         raise InputError([Problem(p, None, None, "annotation file not found") for p in missing]
                          or [Problem(cfg.name, None, "data.annotations", f"no file matches {cfg.data.annotations}")])
-    report = validate(load_schema(resolve(cfg.data.schema_path)), paths, seeds_dir=None)
-    if not report.ok:
-        raise InputError(report.problems)
-    ds = load_dataset(paths, schema)
+    data = _read(cfg, schema, paths, allow_test=False)
     if cfg.data.max_units_per_doc:
         keep, seen = [], {}
-        for i, doc in enumerate(ds["doc_id"]):
+        for i, doc in enumerate(data.docs):
             seen[doc] = seen.get(doc, 0) + 1
             if seen[doc] <= cfg.data.max_units_per_doc:
                 keep.append(i)
-        ds = ds.select(keep)
+        data = data.subset(np.asarray(keep, dtype=int))
     # Checked here, with the data, so a broken gazetteer stops the run before any training.
-    gazetteer = load_gazetteer(load_schema(resolve(cfg.data.schema_path))) if cfg.data.augment.enabled else None
-    return Data(schema, paths, files_digest(paths), ds["id"], ds["doc_id"], ds["text"], label_matrix(ds, schema),
-                gazetteer)
+    data.gazetteer = load_gazetteer(load_schema(resolve(cfg.data.schema_path))) if cfg.data.augment.enabled else None
+    return data
 
 
-def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress | None = None) -> Result:
+def load_test_split(cfg: ExperimentConfig, train_docs: list[str]) -> Data | None:
+    """The sealed test split, for (c) and (d) only; None when the config names none.
+
+    This is the one place that reads it (`allow_test=True`); an article in both the training data
+    and the test split is an error.
+    """
+    paths = annotations.expand(cfg.eval.test_annotations)
+    paths = [p for p in paths if p.exists()]
+    if not paths:
+        return None
+    test = _read(cfg, _schema(cfg), paths, allow_test=True)
+    overlap = sorted(set(test.docs) & set(train_docs))
+    if overlap:
+        raise InputError([Problem(cfg.name, None, "eval.test_annotations",
+                                  f"article {d!r} is in both the training data and the test split") for d in overlap])
+    return test
+
+
+def _schema(cfg: ExperimentConfig) -> Schema:
+    try:
+        return load_schema(resolve(cfg.data.schema_path)).select(cfg.data.tasks)
+    except KeyError as e:
+        raise InputError(Problem(cfg.name, None, "data.tasks", str(e.args[0]))) from None
+
+
+def _read(cfg: ExperimentConfig, schema: Schema, paths: list[Path], allow_test: bool) -> Data:
+    report = validate(load_schema(resolve(cfg.data.schema_path)), paths, seeds_dir=None)
+    if not report.ok:
+        raise InputError(report.problems)
+    ds = load_dataset(paths, schema, allow_test=allow_test)
+    manifest = load_manifest() if MANIFEST_PATH.exists() else None
+    article = (lambda d: manifest.by_id.get(d)) if manifest else (lambda d: None)  # noqa: E731
+    docs = ds["doc_id"]
+    return Data(schema, paths, files_digest(paths), ds["id"], docs, ds["text"], label_matrix(ds, schema), None,
+                [a.country if (a := article(d)) else "unlisted" for d in docs],
+                [a.split if (a := article(d)) else "unlisted" for d in docs])
+
+
+def plan(cfg: ExperimentConfig, data: Data, test: Data | None) -> dict[str, list]:
+    """The folds of each evaluation, so the fit count is known before training starts."""
+    seeds_idx = np.flatnonzero(np.asarray(data.splits) == cfg.eval.seeds_only_split)
+    out = {GROUPED: list(splits.article_folds(data.docs, cfg.eval.folds, cfg.eval.max_folds))}
+    if cfg.eval.country_folds:
+        out[COUNTRY] = list(splits.country_folds(data.countries, cfg.eval.max_folds))
+    if test is not None and len(set(np.asarray(data.docs)[seeds_idx].tolist())) >= 1 and len(seeds_idx):
+        out[SEEDS_TEST] = [("seeds", seeds_idx, None)]
+    return out
+
+
+def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress | None = None,
+        test: Data | None = None) -> Result:
     import mlflow
 
     progress = progress or Progress()
     space = data.space
     family = build(cfg.model, cfg.train, data.schema)
     seeds = [cfg.train.seed + k for k in range(cfg.eval.seeds if family.stochastic else 1)]
-    folds = list(splits.outer_folds(data.docs, cfg.eval.max_folds))
+    if not family.stochastic and cfg.eval.seeds > 1:
+        warnings.warn(f"{cfg.model.name} is deterministic: eval.seeds={cfg.eval.seeds} ignored, one seed used",
+                      stacklevel=2)
+    folds = plan(cfg, data, test)
     inner = cfg.eval.inner_folds if cfg.eval.tune_thresholds else 0
-    progress.start(cfg.name, len(seeds) * len(folds) * (1 + inner) + 1,
-                   cfg.train.epochs if family.stochastic else None)
+    n_fits = sum(len(f) for f in folds.values()) * len(seeds) * (1 + inner) + 1
+    progress.start(cfg.name, n_fits, cfg.train.epochs if family.stochastic else None)
     exp_id = tracking.experiment_id(cfg.tracking.experiment, tracking_uri)
     tags = {"claims.role": "parent", "claims.config": cfg.name, "claims.family": cfg.model.name,
             "claims.tasks": ",".join(data.schema.task_names), "claims.data_digest": data.digest,
+            **({"claims.test_digest": test.digest} if test else {}),
             **tracking.git_state(), **tracking.package_versions()}
     gazetteer = data.gazetteer
     t0 = time.perf_counter()
+    evaluations: dict[str, dict[str, float]] = {}
     with mlflow.start_run(experiment_id=exp_id, run_name=cfg.name, tags=tags) as parent, \
             warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         mlflow.log_params(cfg.flat_params())
+        mlflow.log_params({"eval.seeds_used": len(seeds)})
         mlflow.log_text(cfg.to_yaml(), "config.yaml")
         _log_dataset(data)
 
@@ -129,64 +194,88 @@ def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress
                 return Augmenting(model, gazetteer, aug.copies, train_cfg.seed, aug.actors, aug.places)
             return model
 
-        def fitted(train_cfg, idx: np.ndarray) -> ClaimsModel:
-            return new_model(train_cfg).fit([data.texts[i] for i in idx], data.y[idx])
+        def fit_with_thresholds(train_cfg, idx: np.ndarray) -> tuple[ClaimsModel, np.ndarray]:
+            """Fit on `idx`; thresholds from a grouped inner split of `idx` only."""
+            thr = np.full(len(space), cfg.eval.default_threshold)
+            if cfg.eval.tune_thresholds:
+                thr = thresholds.inner_thresholds(
+                    lambda: new_model(train_cfg), [data.texts[i] for i in idx], data.y[idx],
+                    np.asarray(data.docs)[idx], space, cfg.eval.inner_folds, cfg.eval.default_threshold)
+            set_seed(train_cfg.seed)
+            return new_model(train_cfg).fit([data.texts[i] for i in idx], data.y[idx]), thr
 
-        per_seed, oofs, covered = [], [], np.zeros(len(data.texts), dtype=bool)
-        for seed in seeds:
-            oof = np.full(data.y.shape, np.nan)
-            pred = np.zeros(data.y.shape, dtype=np.int8)
-            for doc, tr, te in folds:
-                with mlflow.start_run(experiment_id=exp_id, run_name=f"{cfg.name}/{doc}/seed{seed}", nested=True, tags={
-                        "claims.role": "fold", "claims.config": cfg.name, "claims.family": cfg.model.name,
-                        "claims.heldout_doc": doc, "claims.seed": str(seed)}):
-                    set_seed(seed)
-                    train_cfg = cfg.train.model_copy(update={"seed": seed})
-                    thr = np.full(len(space), cfg.eval.default_threshold)
-                    if cfg.eval.tune_thresholds:
-                        thr = thresholds.inner_thresholds(
-                            lambda: new_model(train_cfg),
-                            [data.texts[i] for i in tr], data.y[tr], np.asarray(data.docs)[tr], space,
-                            cfg.eval.inner_folds, cfg.eval.default_threshold)
-                    set_seed(seed)
-                    model = fitted(train_cfg, tr)
-                    proba = model.predict_proba([data.texts[i] for i in te])
-                    oof[te], pred[te] = proba, space.decide(proba, thr)
-                    mlflow.log_metric("data.augmented_units", getattr(model, "augmented_units", 0))
-                    fold = metrics.compute(data.y[te], pred[te], proba, space)
-                    mlflow.log_metrics({f"fold.{k}": v for k, v in fold.items()})
-                    mlflow.log_metrics({f"threshold.{n}": float(t) for n, t in zip(space.column_names, thr)})
-                    for epoch, loss in enumerate(model.history_, start=1):
-                        mlflow.log_metric("train.loss", loss, step=epoch)
-            covered = ~np.isnan(oof).any(axis=1)
-            per_seed.append(metrics.compute(data.y[covered], pred[covered], oof[covered], space))
-            oofs.append(oof)
-        cv = metrics.aggregate(per_seed)
-        mlflow.log_metrics({f"cv.{k}": v for k, v in cv.items()})
+        def cross_validate(prefix: str, fold_list) -> tuple[np.ndarray, np.ndarray]:
+            per_seed, oofs = [], []
+            covered = np.zeros(len(data.texts), dtype=bool)
+            for seed in seeds:
+                oof = np.full(data.y.shape, np.nan)
+                pred = np.zeros(data.y.shape, dtype=np.int8)
+                for name, tr, te in fold_list:
+                    with mlflow.start_run(experiment_id=exp_id, run_name=f"{cfg.name}/{prefix}/{name}/seed{seed}",
+                                          nested=True, tags={"claims.role": "fold", "claims.config": cfg.name,
+                                                             "claims.family": cfg.model.name, "claims.evaluation": prefix,
+                                                             "claims.heldout": name, "claims.seed": str(seed)}):
+                        set_seed(seed)
+                        model, thr = fit_with_thresholds(cfg.train.model_copy(update={"seed": seed}), tr)
+                        proba = model.predict_proba([data.texts[i] for i in te])
+                        oof[te], pred[te] = proba, space.decide(proba, thr)
+                        mlflow.log_metric("data.augmented_units", getattr(model, "augmented_units", 0))
+                        mlflow.log_metrics({f"fold.{k}": v for k, v in metrics.compute(data.y[te], pred[te], proba, space).items()})
+                        mlflow.log_metrics({f"threshold.{n}": float(t) for n, t in zip(space.column_names, thr)})
+                        for epoch, loss in enumerate(model.history_, start=1):
+                            mlflow.log_metric("train.loss", loss, step=epoch)
+                covered = ~np.isnan(oof).any(axis=1)
+                per_seed.append(metrics.compute(data.y[covered], pred[covered], oof[covered], space))
+                oofs.append(oof)
+            evaluations[prefix] = metrics.aggregate(per_seed)
+            mlflow.log_metrics({f"{prefix}.{k}": v for k, v in evaluations[prefix].items()})
+            mlflow.log_metric(f"{prefix}.folds", len(fold_list))
+            return np.mean(oofs, axis=0), covered
+
+        # (a) grouped k-fold by article: also gives the final model's thresholds
+        mean_oof, covered = cross_validate(GROUPED, folds[GROUPED])
+        # (b) leave-one-country-out
+        if folds.get(COUNTRY):
+            cross_validate(COUNTRY, folds[COUNTRY])
+        # (c) seeds only -> test split, thresholds from the seeds' own inner split
+        if SEEDS_TEST in folds:
+            set_seed(cfg.train.seed)
+            seed_model, seed_thr = fit_with_thresholds(cfg.train, folds[SEEDS_TEST][0][1])
+            evaluations[SEEDS_TEST] = _score(seed_model, seed_thr, test, space)
+            mlflow.log_metrics({f"{SEEDS_TEST}.{k}": v for k, v in evaluations[SEEDS_TEST].items()})
+        cv = evaluations[GROUPED]
         mlflow.log_metric("cv.seeds", len(seeds))
-        mlflow.log_metric("cv.folds", len(folds))
 
-        # Final thresholds: tuned on out-of-fold predictions of the full data (mean over seeds).
-        mean_oof = np.mean(oofs, axis=0)
+        # The final model: all training data, thresholds tuned on (a)'s out-of-fold predictions.
         final_thr = (thresholds.tune(data.y[covered], mean_oof[covered], space, cfg.eval.default_threshold)
                      if cfg.eval.tune_thresholds else np.full(len(space), cfg.eval.default_threshold))
         set_seed(cfg.train.seed)
         t_final = time.perf_counter()
-        final = fitted(cfg.train, np.arange(len(data.texts)))
+        final = new_model(cfg.train).fit(list(data.texts), data.y)
         mlflow.log_metric("time.final_fit_seconds", time.perf_counter() - t_final)
         mlflow.log_metric("data.augmented_units", getattr(final, "augmented_units", 0))
         for epoch, loss in enumerate(final.history_, start=1):
             mlflow.log_metric("final.train.loss", loss, step=epoch)
+        # (d) the final model, as packaged, on the test split
+        if test is not None:
+            evaluations[TEST] = _score(final, final_thr, test, space)
+            mlflow.log_metrics({f"{TEST}.{k}": v for k, v in evaluations[TEST].items()})
+            mlflow.log_metric("test.units", len(test.texts))
         seconds = time.perf_counter() - t0
         mlflow.log_metric("time.total_seconds", seconds)
         mean_pred = space.decide(mean_oof[covered], final_thr)
         _log_reports(cfg, data, covered, mean_oof[covered], mean_pred, cv)
-        _log_model(cfg, data, final, final_thr, cv)
+        _log_model(cfg, data, final, final_thr, evaluations)
         messages = sorted({str(w.message) for w in caught if issubclass(w.category, ConstantLabelWarning)})
         if messages:
             mlflow.log_text("\n".join(messages) + "\n", "warnings.txt")
         run_id = parent.info.run_id
-    return Result(cfg, run_id, cv, final_thr, seconds, messages)
+    return Result(cfg, run_id, cv, final_thr, seconds, messages, evaluations)
+
+
+def _score(model: ClaimsModel, thr: np.ndarray, test: Data, space: LabelSpace) -> dict[str, float]:
+    proba = model.predict_proba(list(test.texts))
+    return metrics.compute(test.y, space.decide(proba, thr), proba, space)
 
 
 def _log_dataset(data: Data) -> None:
@@ -218,7 +307,8 @@ def _log_reports(cfg, data: Data, covered, proba, pred, cv) -> None:
         mlflow.log_table(oof, "reports/oof_predictions.json")
 
 
-def _log_model(cfg: ExperimentConfig, data: Data, model: ClaimsModel, thr: np.ndarray, cv: dict) -> None:
+def _log_model(cfg: ExperimentConfig, data: Data, model: ClaimsModel, thr: np.ndarray,
+               evaluations: dict[str, dict[str, float]]) -> None:
     """The final model with everything needed to use it: config, schema, thresholds, metrics, data hash."""
     import mlflow
 
@@ -228,7 +318,8 @@ def _log_model(cfg: ExperimentConfig, data: Data, model: ClaimsModel, thr: np.nd
             (build_dir / "config.yaml").write_text(cfg.to_yaml())
             (build_dir / "schema.yaml").write_text(resolve(cfg.data.schema_path).read_text())
             (build_dir / "thresholds.json").write_text(json.dumps(dict(zip(data.space.column_names, thr.tolist())), indent=1))
-            (build_dir / "metrics.json").write_text(json.dumps(cv, indent=1, sort_keys=True))
+            (build_dir / "metrics.json").write_text(json.dumps(
+                {f"{prefix}.{k}": v for prefix, m in evaluations.items() for k, v in m.items()}, indent=1, sort_keys=True))
             (build_dir / "data.json").write_text(json.dumps(
                 {"digest": data.digest, "files": [annotations.relative_source(p) for p in data.paths],
                  "units": len(data.texts)}, indent=1))

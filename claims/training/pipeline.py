@@ -23,8 +23,9 @@ class Outcome:
 
 def train_package_check(cfg: ExperimentConfig, data: loop.Data, tracking_uri: str,
                         progress: loop.Progress | None = None, package: bool = True,
-                        behaviour: bool = True, models_dir: Path = MODELS_DIR) -> Outcome:
-    result = loop.run(cfg, data, tracking_uri, progress)
+                        behaviour: bool = True, models_dir: Path = MODELS_DIR,
+                        test: loop.Data | None = None) -> Outcome:
+    result = loop.run(cfg, data, tracking_uri, progress, test)
     target = package_run(result.run_id, cfg.name, out_dir=models_dir, tracking_uri=tracking_uri) if package else None
     report = None
     if target is not None and behaviour:
