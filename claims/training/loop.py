@@ -94,6 +94,9 @@ def load_data(cfg: ExperimentConfig) -> Data:
         raise InputError([Problem(p, None, None, "annotation file not found") for p in missing]
                          or [Problem(cfg.name, None, "data.annotations", f"no file matches {cfg.data.annotations}")])
     data = _read(cfg, schema, paths, allow_test=False)
+    if cfg.data.max_articles:
+        keep_docs = set(list(dict.fromkeys(data.docs))[:cfg.data.max_articles])
+        data = data.subset(np.asarray([i for i, d in enumerate(data.docs) if d in keep_docs], dtype=int))
     if cfg.data.max_units_per_doc:
         keep, seen = [], {}
         for i, doc in enumerate(data.docs):
