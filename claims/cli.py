@@ -354,9 +354,10 @@ def predict(
     """Predict labels and probabilities for every unit, streaming batch by batch."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from claims.predictor.batch import predict_to_file, summary_path
+    from claims.predictor.batch import check_paths, predict_to_file, summary_path
     from claims.predictor.predictor import ModelFolderError, Predictor
 
+    check_paths(inputs, output)  # before the model loads: a refused call costs nothing
     try:
         predictor = Predictor.load(model, runtime=runtime)
     except ModelFolderError as e:

@@ -17,6 +17,7 @@ from claims.corpus import annotations
 from claims.util import atomic
 from claims.corpus.annotations import Record
 from claims.util.errors import InputError, Problem
+from claims.util.names import check_name
 from claims.corpus.schema import Schema, Task
 
 Format = Literal["label-studio", "prodigy"]
@@ -189,6 +190,8 @@ def merge_into(records: list[Record], annotations_dir: Path, schema: Schema) -> 
     for rec in records:
         rec.labels = annotations.normalise_labels(rec.labels, schema)
         by_doc[rec.doc_id].append(rec)
+    for doc_id, new in by_doc.items():  # every name is checked before anything is written
+        check_name(doc_id, str(new[0].path or "import"), new[0].line, "doc_id")
     written = []
     for doc_id, new in by_doc.items():
         path = annotations_dir / f"{doc_id}.jsonl"

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from claims.util import atomic
+from claims.util.errors import InputError, Problem
 from claims.predictor import inputs
 from claims.predictor import outputs
 from claims.predictor.predictor import Predictor
@@ -34,6 +35,14 @@ def batched(items: Iterable, n: int) -> Iterator[list]:
         yield batch
 
 
+def check_paths(paths: list[str], output: Path) -> None:
+    """Before any work: the output is writable and is not one of the inputs."""
+    outputs.check_output(output)
+    for p in paths:
+        if p != "-" and Path(p).resolve() == Path(output).resolve():
+            raise InputError(Problem(output, None, None, "the output is one of the inputs: it would be overwritten"))
+
+
 def predict_to_file(
     predictor: Predictor,
     paths: list[str],
@@ -48,7 +57,7 @@ def predict_to_file(
     """Predict every unit of `paths` into `output`; on any error `output` is left as it was."""
     stats = PredictStats()
     per_doc: dict[str, dict[str, Any]] = {}
-    outputs.check_output(output)
+    check_paths(paths, output)
     with outputs.open_output(output) as writer, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # truncation is counted and reported once at the end
         for batch in batched(inputs.read_all(paths, lines, errors), batch_size):

@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from claims.util import atomic
+from claims.util.names import check_name
 from claims.util.paths import MODELS_DIR, ROOT
 
 RUNTIME_PACKAGES = ("numpy", "pandas", "scikit-learn", "scipy", "skops", "torch", "transformers", "tokenizers",
@@ -49,6 +50,7 @@ def _code_copy(dest: Path) -> Path:
 def package_model_folder(model_dir: Path, name: str, out_dir: Path = MODELS_DIR,
                          run_id: str | None = None, optimise: bool = True) -> Path:
     """Build models/NAME from a run's `model/` folder; the target appears only when complete."""
+    check_name(name, "--name")
     import mlflow.pyfunc
     import pandas as pd
 

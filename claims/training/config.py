@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, SerializeAsAny, ValidationError, field_va
 
 from claims.models.options import ModelConfig, Strict, TrainConfig
 from claims.util.errors import InputError, Problem
+from claims.util.names import check_name
 
 
 class AugmentConfig(Strict):
@@ -67,6 +68,15 @@ class ExperimentConfig(Strict):
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
     tracking: TrackingConfig = TrackingConfig()
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        """The name becomes models/<name>/: one safe path component."""
+        try:
+            return check_name(value)
+        except InputError as e:
+            raise ValueError(e.problems[0].message) from None
 
     @field_validator("model", mode="before")
     @classmethod

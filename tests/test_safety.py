@@ -1,0 +1,70 @@
+"""Names that become paths, outputs that would overwrite inputs, and file modes (issue: safe to feed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+from typer.testing import CliRunner
+
+from claims.cli import app
+from claims.util import atomic
+from claims.util.errors import InputError
+from claims.util.names import check_name
+from tests.conftest import shrunk
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("name", ["../../x", "/etc/passwd", "a/b", "..", ".hidden", "", "x" * 200, "a\\b"])
+def test_unsafe_names_are_refused(name):
+    with pytest.raises(InputError, match="not a valid name"):
+        check_name(name)
+
+
+@pytest.mark.parametrize("name", ["default", "w1_01", "000_6d991916dd06222c", "tfidf-linear.v2"])
+def test_safe_names_pass(name):
+    assert check_name(name) == name
+
+
+def test_import_refuses_a_doc_id_that_escapes_the_folder(tmp_path):
+    export = tmp_path / "export.jsonl"
+    export.write_text(json.dumps({"text": "x", "meta": {"id": "../../evil:0", "doc_id": "../../evil", "start": 0, "end": 1},
+                                  "answer": "accept", "accept": []}) + "\n")
+    target = tmp_path / "ann"
+    target.mkdir()
+    result = runner.invoke(app, ["import", str(export), "--format", "prodigy", "--annotations-dir", str(target)])
+    assert result.exit_code == 1 and "not a valid name" in result.output
+    assert not (tmp_path / "evil.jsonl").exists() and not list(target.iterdir())
+
+
+def test_config_name_that_escapes_models_is_refused():
+    with pytest.raises(InputError, match="not a valid name"):
+        shrunk("majority", "name=../../x")
+
+
+def test_package_name_that_escapes_models_is_refused(tmp_path):
+    from claims.predictor.package import package_model_folder
+
+    with pytest.raises(InputError, match="not a valid name"):
+        package_model_folder(tmp_path, "../../x", tmp_path / "models")
+
+
+def test_predict_refuses_to_overwrite_its_input(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"text": "The army said it repelled the attack."}) + "\n")
+    before = src.read_text()
+    result = runner.invoke(app, ["predict", "--model", "models/does-not-matter", str(src), "-o", str(src)])
+    assert result.exit_code == 1 and "would be overwritten" in result.output
+    assert src.read_text() == before
+
+
+def test_atomic_writes_respect_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic.write_text(tmp_path / "out.txt", "x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "out.txt").stat().st_mode) == 0o644
