@@ -47,11 +47,11 @@ def test_inner_folds_are_grouped_too(corpus):
 class Spy:
     seen: list[str] = []
 
-    def fit(self, texts, y):
-        Spy.seen += texts
+    def fit(self, texts, y, contexts=None):
+        Spy.seen += texts + list(contexts or [])
         return self
 
-    def predict_proba(self, texts):
+    def predict_proba(self, texts, contexts=None):
         Spy.seen += texts
         return np.full((len(texts), 11), 0.3)
 

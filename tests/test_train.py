@@ -101,7 +101,7 @@ def test_finetune_is_reproducible_on_cpu(store):
 def test_failed_run_is_marked_failed(store, monkeypatch):
     from claims.models.families.tfidf_linear import TfidfLinear
 
-    def boom(self, texts, y):
+    def boom(self, texts, y, contexts):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(TfidfLinear, "_fit", boom)

@@ -36,16 +36,23 @@ def swap(text: str, gazetteer: Gazetteer, rng: random.Random, actors: bool = Tru
     return "".join(out) + text[last:]
 
 
-def augment(texts: list[str], y: np.ndarray, gazetteer: Gazetteer, copies: int, seed: int,
-            actors: bool = True, places: bool = True) -> tuple[list[str], np.ndarray]:
-    """The originals followed by up to `copies` swapped variants of each unit that mentions something."""
+def variants(texts: list[str], gazetteer: Gazetteer, copies: int, seed: int,
+             actors: bool = True, places: bool = True) -> tuple[list[str], list[int]]:
+    """Up to `copies` swapped variants of each unit that mentions something, and the unit each copies."""
     rng = random.Random(seed)
     new_texts, rows = [], []
     for i, text in enumerate(texts):
-        variants = {v for _ in range(copies) if (v := swap(text, gazetteer, rng, actors, places)) and v != text}
-        for v in sorted(variants):
+        found = {v for _ in range(copies) if (v := swap(text, gazetteer, rng, actors, places)) and v != text}
+        for v in sorted(found):
             new_texts.append(v)
             rows.append(i)
+    return new_texts, rows
+
+
+def augment(texts: list[str], y: np.ndarray, gazetteer: Gazetteer, copies: int, seed: int,
+            actors: bool = True, places: bool = True) -> tuple[list[str], np.ndarray]:
+    """The originals followed by up to `copies` swapped variants of each unit that mentions something."""
+    new_texts, rows = variants(texts, gazetteer, copies, seed, actors, places)
     if not rows:
         return list(texts), y
     return list(texts) + new_texts, np.concatenate([y, y[rows]])
@@ -59,15 +66,17 @@ class Augmenting:
         self.copies, self.seed, self.actors, self.places = copies, seed, actors, places
         self.augmented_units = 0
 
-    def fit(self, texts, y):
-        aug_texts, aug_y = augment(list(texts), np.asarray(y), self.gazetteer, self.copies, self.seed,
-                                   self.actors, self.places)
-        self.augmented_units = len(aug_texts) - len(texts)
-        self.model.fit(aug_texts, aug_y)
+    def fit(self, texts, y, contexts=None):
+        texts, y = list(texts), np.asarray(y)
+        new_texts, rows = variants(texts, self.gazetteer, self.copies, self.seed, self.actors, self.places)
+        self.augmented_units = len(new_texts)
+        if contexts is not None:  # a swapped copy keeps the context of the unit it copies
+            contexts = list(contexts) + [contexts[i] for i in rows]
+        self.model.fit(texts + new_texts, np.concatenate([y, y[rows]]) if rows else y, contexts)
         return self
 
-    def predict_proba(self, texts):
-        return self.model.predict_proba(texts)
+    def predict_proba(self, texts, contexts=None):
+        return self.model.predict_proba(texts, contexts)
 
     def __getattr__(self, name):
         return getattr(self.model, name)

@@ -61,7 +61,8 @@ def predict_to_file(
     with outputs.open_output(output) as writer, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # truncation is counted and reported once at the end
         for batch in batched(inputs.read_all(paths, lines, errors), batch_size):
-            pred = predictor.predict([u["text"] for u in batch])
+            contexts = [str(u.pop(inputs.CONTEXT, None) or "") for u in batch]
+            pred = predictor.predict([u["text"] for u in batch], contexts)
             labelled = predictor.labelled_rows(pred)
             rows = [{**unit, **labels} for unit, labels in zip(batch, labelled)]
             writer.write(rows)

@@ -19,6 +19,10 @@ from claims.corpus.segment import segment_text
 Unit = dict[str, Any]
 
 
+# Key of a unit's context (the unit before it in its article). Article inputs set it; JSONL and CSV
+# inputs may give it as a `context` field or column; loose lines have none. It is never written out.
+CONTEXT = "context"
+
 def _decoded_lines(raw_lines, source: str, errors: str) -> Iterator[tuple[int, str]]:
     for lineno, raw in enumerate(raw_lines, start=1):
         try:
@@ -53,8 +57,11 @@ def _text(path: str, lines: bool, errors: str) -> Iterator[Unit]:
     with _open_binary(path) as f:
         decoded = list(_decoded_lines(f.read().splitlines(keepends=True), source, errors))
     if not lines:
+        # An article: each unit gets the one before it as context, as in training.
+        previous = ""
         for u in segment_text("".join(text for _, text in decoded), doc_id):
-            yield {**u.to_dict(), "source": source}
+            yield {**u.to_dict(), "source": source, CONTEXT: previous}
+            previous = u.text
         return
     offset = 0
     for index, (_, text) in enumerate(decoded):
@@ -80,6 +87,8 @@ def _jsonl(path: str, errors: str) -> Iterator[Unit]:
                 raise InputError(Problem(path, lineno, "text", f"no 'text' string field; the line has {fields}"))
             unit = {"id": str(obj.get("id", f"{doc_id}:{index}")), "doc_id": obj.get("doc_id", doc_id),
                     "index": index, "text": obj["text"] or ""}
+            if isinstance(obj.get(CONTEXT), str):
+                unit[CONTEXT] = obj[CONTEXT]
             yield unit
             index += 1
 
@@ -93,7 +102,7 @@ def _csv(path: str, errors: str) -> Iterator[Unit]:
             raise InputError(Problem(path, 1, "text", f"no 'text' column; the file has columns {reader.fieldnames or []}"))
         for index, row in enumerate(reader):
             yield {"id": row.get("id") or f"{doc_id}:{index}", "doc_id": row.get("doc_id") or doc_id,
-                   "index": index, "text": row["text"] or ""}
+                   "index": index, "text": row["text"] or "", CONTEXT: row.get(CONTEXT) or ""}
 
 
 def read_all(paths: list[str], lines: bool = False, errors: str = "strict") -> Iterator[Unit]:

@@ -39,7 +39,8 @@ def signature():
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
-    return ModelSignature(inputs=Schema([ColSpec("string", "text"), ColSpec("string", "id", required=False)]))
+    return ModelSignature(inputs=Schema([ColSpec("string", "text"), ColSpec("string", "id", required=False),
+                                           ColSpec("string", "context", required=False)]))
 
 
 def _code_copy(dest: Path) -> Path:

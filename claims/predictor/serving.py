@@ -6,7 +6,8 @@ import mlflow.pyfunc
 
 
 class ClaimsPyfunc(mlflow.pyfunc.PythonModel):
-    """Input: a DataFrame with a `text` column (optional `id`). Output: labels and probabilities."""
+    """Input: a DataFrame with a `text` column (optional `id`, and `context`: the unit before it in
+    its article). Output: labels and probabilities."""
 
     def load_context(self, context):
         from claims.predictor.predictor import Predictor
@@ -22,8 +23,9 @@ class ClaimsPyfunc(mlflow.pyfunc.PythonModel):
         if "text" not in df.columns:
             raise MlflowException(f"input needs a 'text' column; it has {list(df.columns)}",
                                   error_code=INVALID_PARAMETER_VALUE)
-        texts = ["" if t is None or (isinstance(t, float) and t != t) else str(t) for t in df["text"]]
-        out = pd.DataFrame(self.predictor.labelled_rows(self.predictor.predict(texts)), index=df.index)
+        clean = lambda col: ["" if t is None or (isinstance(t, float) and t != t) else str(t) for t in df[col]]  # noqa: E731
+        contexts = clean("context") if "context" in df.columns else None
+        out = pd.DataFrame(self.predictor.labelled_rows(self.predictor.predict(clean("text"), contexts)), index=df.index)
         if "id" in df.columns:
             out.insert(0, "id", df["id"])
         return out

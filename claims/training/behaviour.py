@@ -191,8 +191,8 @@ class Report:
 
 def _holds(pred: dict, task: str, value: Any, positive: bool) -> dict[str, bool]:
     """Per label name: does the prediction meet this expectation?"""
-    if isinstance(value, bool):
-        return {task: pred[task] == value}
+    if isinstance(value, bool):  # expect_not {task: v} holds when the prediction is not v
+        return {task: (pred[task] == value) == positive}
     return {f"{task}.{label}": (label in pred[task]) == positive for label in value}
 
 

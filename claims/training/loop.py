@@ -51,6 +51,7 @@ class Data:
     gazetteer: Gazetteer | None = None  # loaded when the config augments
     countries: list[str] = field(default_factory=list)  # per unit, from the manifest ("unlisted" otherwise)
     splits: list[str] = field(default_factory=list)  # per unit: the manifest split
+    contexts: list[str] = field(default_factory=list)  # per unit: the unit before it in its article, or ""
 
     @property
     def space(self) -> LabelSpace:
@@ -59,7 +60,7 @@ class Data:
     def subset(self, idx: np.ndarray) -> "Data":
         pick = lambda xs: [xs[i] for i in idx]  # noqa: E731
         return Data(self.schema, self.paths, self.digest, pick(self.ids), pick(self.docs), pick(self.texts),
-                    self.y[idx], self.gazetteer, pick(self.countries), pick(self.splits))
+                    self.y[idx], self.gazetteer, pick(self.countries), pick(self.splits), pick(self.contexts))
 
 
 @dataclass
@@ -141,10 +142,11 @@ def _read(cfg: ExperimentConfig, schema: Schema, paths: list[Path], allow_test: 
     ds = load_dataset(paths, schema, allow_test=allow_test)
     manifest = load_manifest() if MANIFEST_PATH.exists() else None
     article = (lambda d: manifest.by_id.get(d)) if manifest else (lambda d: None)  # noqa: E731
-    docs = ds["doc_id"]
-    return Data(schema, paths, files_digest(paths), ds["id"], docs, ds["text"], label_matrix(ds, schema), None,
+    docs, texts = ds["doc_id"], ds["text"]
+    contexts = [texts[i - 1] if i and docs[i - 1] == docs[i] else "" for i in range(len(texts))]
+    return Data(schema, paths, files_digest(paths), ds["id"], docs, texts, label_matrix(ds, schema), None,
                 [a.country if (a := article(d)) else "unlisted" for d in docs],
-                [a.split if (a := article(d)) else "unlisted" for d in docs])
+                [a.split if (a := article(d)) else "unlisted" for d in docs], contexts)
 
 
 def plan(cfg: ExperimentConfig, data: Data, test: Data | None) -> dict[str, list]:
@@ -203,9 +205,11 @@ def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress
             if cfg.eval.tune_thresholds:
                 thr = thresholds.inner_thresholds(
                     lambda: new_model(train_cfg), [data.texts[i] for i in idx], data.y[idx],
-                    np.asarray(data.docs)[idx], space, cfg.eval.inner_folds, cfg.eval.default_threshold)
+                    np.asarray(data.docs)[idx], space, cfg.eval.inner_folds, cfg.eval.default_threshold,
+                    [data.contexts[i] for i in idx])
             set_seed(train_cfg.seed)
-            return new_model(train_cfg).fit([data.texts[i] for i in idx], data.y[idx]), thr
+            return new_model(train_cfg).fit([data.texts[i] for i in idx], data.y[idx],
+                                            [data.contexts[i] for i in idx]), thr
 
         def cross_validate(prefix: str, fold_list) -> tuple[np.ndarray, np.ndarray]:
             per_seed, oofs = [], []
@@ -220,7 +224,7 @@ def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress
                                                              "claims.heldout": name, "claims.seed": str(seed)}):
                         set_seed(seed)
                         model, thr = fit_with_thresholds(cfg.train.model_copy(update={"seed": seed}), tr)
-                        proba = model.predict_proba([data.texts[i] for i in te])
+                        proba = model.predict_proba([data.texts[i] for i in te], [data.contexts[i] for i in te])
                         oof[te], pred[te] = proba, space.decide(proba, thr)
                         mlflow.log_metric("data.augmented_units", getattr(model, "augmented_units", 0))
                         mlflow.log_metrics({f"fold.{k}": v for k, v in metrics.compute(data.y[te], pred[te], proba, space).items()})
@@ -254,7 +258,7 @@ def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress
                      if cfg.eval.tune_thresholds else np.full(len(space), cfg.eval.default_threshold))
         set_seed(cfg.train.seed)
         t_final = time.perf_counter()
-        final = new_model(cfg.train).fit(list(data.texts), data.y)
+        final = new_model(cfg.train).fit(list(data.texts), data.y, list(data.contexts))
         mlflow.log_metric("time.final_fit_seconds", time.perf_counter() - t_final)
         mlflow.log_metric("data.augmented_units", getattr(final, "augmented_units", 0))
         for epoch, loss in enumerate(final.history_, start=1):
@@ -277,7 +281,7 @@ def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress
 
 
 def _score(model: ClaimsModel, thr: np.ndarray, test: Data, space: LabelSpace) -> dict[str, float]:
-    proba = model.predict_proba(list(test.texts))
+    proba = model.predict_proba(list(test.texts), list(test.contexts))
     return metrics.compute(test.y, space.decide(proba, thr), proba, space)
 
 

@@ -44,7 +44,9 @@ class ClaimsModel:
         self.on_fit_end: Callable[[], None] | None = None
 
     # -- the contract -------------------------------------------------------------------------
-    def fit(self, texts: list[str], y: np.ndarray) -> "ClaimsModel":
+    def fit(self, texts: list[str], y: np.ndarray, contexts: list[str] | None = None) -> "ClaimsModel":
+        """Learn from units and their labels; `contexts[i]` is the unit before `texts[i]` in its
+        article ("" for the first unit and for loose sentences). Families that read no context ignore it."""
         y = np.asarray(y)
         if y.shape != (len(texts), len(self.space)):
             raise ValueError(f"y has shape {y.shape}, expected {(len(texts), len(self.space))}")
@@ -53,13 +55,14 @@ class ClaimsModel:
         for j in self.constant_:
             warnings.warn(f"label {self.space.column_names[j]} has {'no positive' if rates[j] == 0 else 'no negative'} "
                           f"example in the training data: predicting its base rate", ConstantLabelWarning, stacklevel=2)
-        self._fit(list(texts), y)
+        self._fit(list(texts), y, _contexts(texts, contexts))
         if self.on_fit_end:
             self.on_fit_end()
         return self
 
-    def predict_proba(self, texts: list[str]) -> np.ndarray:
-        proba = np.asarray(self._predict_proba(list(texts)), dtype=np.float64).reshape(len(texts), len(self.space))
+    def predict_proba(self, texts: list[str], contexts: list[str] | None = None) -> np.ndarray:
+        proba = np.asarray(self._predict_proba(list(texts), _contexts(texts, contexts)),
+                           dtype=np.float64).reshape(len(texts), len(self.space))
         return self.apply_constant(proba)
 
     def apply_constant(self, proba: np.ndarray) -> np.ndarray:
@@ -91,10 +94,10 @@ class ClaimsModel:
         return self
 
     # -- what a family implements ------------------------------------------------------------
-    def _fit(self, texts: list[str], y: np.ndarray) -> None:
+    def _fit(self, texts: list[str], y: np.ndarray, contexts: list[str]) -> None:
         raise NotImplementedError
 
-    def _predict_proba(self, texts: list[str]) -> np.ndarray:
+    def _predict_proba(self, texts: list[str], contexts: list[str]) -> np.ndarray:
         raise NotImplementedError
 
     def _save(self, path: Path) -> None:
@@ -102,6 +105,14 @@ class ClaimsModel:
 
     def _load(self, path: Path) -> None:
         raise NotImplementedError
+
+
+def _contexts(texts: list[str], contexts: list[str] | None) -> list[str]:
+    if contexts is None:
+        return [""] * len(texts)
+    if len(contexts) != len(texts):
+        raise ValueError(f"{len(contexts)} contexts for {len(texts)} texts")
+    return [c or "" for c in contexts]
 
 
 def build(options: ModelConfig, train: TrainConfig, schema: Schema) -> ClaimsModel:

@@ -34,11 +34,11 @@ class EmbedLinear(ClaimsModel):
         self.options = self.options.model_copy(update={"cache": False})
         return self
 
-    def _fit(self, texts, y):
+    def _fit(self, texts, y, contexts):
         self.head_ = fit_head(make_head(self.options.C, self.options.class_weight, self.train_config.seed),
                               self._embed(texts), y)
 
-    def _predict_proba(self, texts):
+    def _predict_proba(self, texts, contexts):
         return self.head_.predict_proba(self._embed(texts))
 
     def _save(self, path: Path):

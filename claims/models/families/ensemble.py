@@ -63,14 +63,14 @@ class Ensemble(ClaimsModel):
             blocks.append(sparse.csr_matrix(self.parts_["rules"].fired(texts) * self.options.rules_weight))
         return sparse.hstack(blocks).tocsr()
 
-    def _fit(self, texts, y):
+    def _fit(self, texts, y, contexts):
         self.parts_ = self._parts()
         if "rules" in self.parts_:
             self.parts_["rules"].prepare()
         self.head_ = fit_head(make_head(self.options.C, self.options.class_weight, self.train_config.seed),
                               self._features(texts, fit=True), y)
 
-    def _predict_proba(self, texts):
+    def _predict_proba(self, texts, contexts):
         return self.head_.predict_proba(self._features(texts))
 
     def for_inference(self):

@@ -74,7 +74,7 @@ class Finetune(ClaimsModel):
     Options = FinetuneOptions
     stochastic = True
 
-    def _fit(self, texts, y):
+    def _fit(self, texts, y, contexts):
         import torch
         from transformers import get_linear_schedule_with_warmup
 
@@ -131,7 +131,7 @@ class Finetune(ClaimsModel):
                 self.on_epoch(epoch, self.history_[-1])
         self.net_.eval()
 
-    def _predict_proba(self, texts):
+    def _predict_proba(self, texts, contexts):
         import torch
 
         from claims.models import encoder

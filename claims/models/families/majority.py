@@ -20,10 +20,10 @@ class Majority(ClaimsModel):
     family_name = "majority.v1"
     Options = MajorityOptions
 
-    def _fit(self, texts, y):
+    def _fit(self, texts, y, contexts):
         self.rates_ = y.mean(axis=0)
 
-    def _predict_proba(self, texts):
+    def _predict_proba(self, texts, contexts):
         return np.tile(self.rates_, (len(texts), 1))
 
     def _save(self, path: Path):

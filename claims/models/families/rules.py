@@ -75,13 +75,13 @@ class Rules(ClaimsModel):
                         out[i, cols.index(col)] = 1
         return out
 
-    def _fit(self, texts, y):
+    def _fit(self, texts, y, contexts):
         f = self.prepare().fired(texts).astype(bool)
         a = self.options.smoothing
         self.p_fired_ = (np.sum(y * f, 0) + a) / (f.sum(0) + 2 * a)
         self.p_silent_ = (np.sum(y * ~f, 0) + a) / ((~f).sum(0) + 2 * a)
 
-    def _predict_proba(self, texts):
+    def _predict_proba(self, texts, contexts):
         f = self.fired(texts).astype(bool)
         return np.where(f, self.p_fired_[None, :], self.p_silent_[None, :])
 

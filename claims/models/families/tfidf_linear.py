@@ -44,12 +44,12 @@ class TfidfLinear(ClaimsModel):
         return Pipeline([("features", tfidf_features(o)),
                          ("clf", make_head(o.C, o.class_weight, self.train_config.seed))])
 
-    def _fit(self, texts, y):
+    def _fit(self, texts, y, contexts):
         self.pipeline_ = self._pipeline()
         X = self.pipeline_.named_steps["features"].fit_transform(texts)
         fit_head(self.pipeline_.named_steps["clf"], X, y)
 
-    def _predict_proba(self, texts):
+    def _predict_proba(self, texts, contexts):
         return self.pipeline_.predict_proba(texts)
 
     def _save(self, path: Path):

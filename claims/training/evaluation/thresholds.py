@@ -36,12 +36,14 @@ def inner_thresholds(
     space: LabelSpace,
     n_splits: int,
     default: float,
+    contexts: list[str] | None = None,
 ) -> np.ndarray:
     """Thresholds from a grouped inner split of one training part: the test fold is never passed in."""
     oof = np.full(y.shape, np.nan)
     for tr, va in inner_folds(groups, n_splits):
-        model = make_model().fit([texts[i] for i in tr], y[tr])
-        oof[va] = model.predict_proba([texts[i] for i in va])
+        ctx = (lambda idx: [contexts[i] for i in idx]) if contexts is not None else (lambda idx: None)  # noqa: E731
+        model = make_model().fit([texts[i] for i in tr], y[tr], ctx(tr))
+        oof[va] = model.predict_proba([texts[i] for i in va], ctx(va))
     seen = ~np.isnan(oof).any(axis=1)
     if not seen.any():
         return np.full(len(space), default)
