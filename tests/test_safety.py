@@ -68,3 +68,36 @@ def test_atomic_writes_respect_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "out.txt").stat().st_mode) == 0o644
+
+
+def test_a_skops_file_asking_for_exec_is_refused(tfidf_package, tmp_path):
+    """A crafted part that would construct builtins.exec never loads (the old loader trusted builtins.*)."""
+    import shutil
+
+    import skops.io as sio
+
+    from claims.predictor.predictor import ModelFolderError, Predictor
+
+    pkg = tmp_path / "pkg"
+    shutil.copytree(tfidf_package["package"], pkg)
+    part = pkg / "artifacts" / "model" / "pipeline.skops"
+    sio.dump({"payload": exec}, part)
+    assert "builtins.exec" in sio.get_untrusted_types(file=part)
+    with pytest.raises(ModelFolderError, match="builtins.exec"):
+        Predictor.load(pkg)
+    result = runner.invoke(app, ["predict", "--model", str(pkg), "-", "--lines", "-o", str(tmp_path / "o.jsonl")],
+                           input="The army said it repelled the attack.\n")
+    assert result.exit_code == 1 and "builtins.exec" in result.output and "Traceback" not in result.output
+
+
+def test_a_truncated_package_part_is_one_clear_error(tfidf_package, tmp_path):
+    import shutil
+
+    from claims.predictor.predictor import ModelFolderError, Predictor
+
+    pkg = tmp_path / "pkg"
+    shutil.copytree(tfidf_package["package"], pkg)
+    part = pkg / "artifacts" / "model" / "pipeline.skops"
+    part.write_bytes(part.read_bytes()[:200])
+    with pytest.raises(ModelFolderError, match="pipeline.skops"):
+        Predictor.load(pkg)

@@ -45,8 +45,15 @@ class Predictor:
     def load(cls, folder: Path | str, runtime: Runtime = "auto") -> "Predictor":
         from claims.models.families.base import load_model
 
+        from claims.models.families.sklearn_io import UntrustedFileError
+
         folder = resolve_model_folder(Path(folder))
-        model = load_model(folder).for_inference()
+        try:
+            model = load_model(folder).for_inference()
+        except UntrustedFileError as e:
+            raise ModelFolderError(str(e)) from None
+        except (OSError, ValueError, KeyError) as e:  # a truncated or corrupt part
+            raise ModelFolderError(f"{folder}: corrupt model part: {type(e).__name__}: {e}") from None
         raw = json.loads((folder / "thresholds.json").read_text())
         missing = [c for c in model.space.column_names if c not in raw]
         if missing:
