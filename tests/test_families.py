@@ -99,3 +99,33 @@ def test_ensemble_uses_rule_cues_where_ngrams_know_nothing(data):
                     cfg.train, data.schema).fit(data.texts, data.y)
     text = ["The garrison evacuated the outpost overnight."]
     assert model.predict_proba(text)[0, -1] > without.predict_proba(text)[0, -1]
+
+
+@pytest.mark.parametrize("name", ["tfidf_linear.v1", "ensemble.v1"])
+def test_context_and_typed_mentions_channels_round_trip_and_matter(name, data, tmp_path):
+    cfg = shrunk(CONFIG_OF[name], "model.context=true", "model.typed_mentions=true", "model.min_df=1")
+    model = build(cfg.model, cfg.train, data.schema).fit(data.texts, data.y, data.contexts)
+    with_ctx = model.predict_proba(data.texts[:9], data.contexts[:9])
+    without = model.predict_proba(data.texts[:9])
+    assert not np.allclose(with_ctx, without)  # the previous unit is read
+    model.save(tmp_path / "m")
+    assert (tmp_path / "m" / "typed_mentions.json").exists()  # the gazetteer travels with the model
+    again = load_model(tmp_path / "m")
+    np.testing.assert_allclose(again.predict_proba(data.texts[:9], data.contexts[:9]), with_ctx, atol=1e-9)
+
+
+def test_typed_mentions_generalise_across_actors_of_a_type():
+    from claims.models.families.channels import TypedMentions
+
+    typed = TypedMentions.from_gazetteer()
+    a = typed.mask("JNIM said in a statement that it had seized the base in Djibo.")
+    b = typed.mask("ISWAP said in a statement that it had seized the base in Monguno.")
+    assert a == b and "ARMED_GROUP" in a
+
+
+def test_contexts_are_the_previous_unit_of_the_same_article(data):
+    for i in range(1, len(data.texts)):
+        if data.docs[i] != data.docs[i - 1]:
+            assert data.contexts[i] == ""
+    first = data.docs.index(data.docs[3])
+    assert data.contexts[first] == "" and data.contexts[first + 1] == data.texts[first]

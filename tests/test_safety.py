@@ -80,7 +80,7 @@ def test_a_skops_file_asking_for_exec_is_refused(tfidf_package, tmp_path):
 
     pkg = tmp_path / "pkg"
     shutil.copytree(tfidf_package["package"], pkg)
-    part = pkg / "artifacts" / "model" / "pipeline.skops"
+    part = pkg / "artifacts" / "model" / "head.skops"
     sio.dump({"payload": exec}, part)
     assert "builtins.exec" in sio.get_untrusted_types(file=part)
     with pytest.raises(ModelFolderError, match="builtins.exec"):
@@ -97,7 +97,7 @@ def test_a_truncated_package_part_is_one_clear_error(tfidf_package, tmp_path):
 
     pkg = tmp_path / "pkg"
     shutil.copytree(tfidf_package["package"], pkg)
-    part = pkg / "artifacts" / "model" / "pipeline.skops"
+    part = pkg / "artifacts" / "model" / "head.skops"
     part.write_bytes(part.read_bytes()[:200])
-    with pytest.raises(ModelFolderError, match="pipeline.skops"):
+    with pytest.raises(ModelFolderError, match="head.skops"):
         Predictor.load(pkg)

@@ -71,7 +71,7 @@ def test_artifacts_reports_and_self_describing_model(tfidf_run, tmp_path):
             "oof_predictions.csv", "oof_predictions.json"} <= reports
     local = Path(mlflow.artifacts.download_artifacts(run_id=result.run_id, artifact_path="model", dst_path=tmp_path))
     assert {"family.json", "config.yaml", "schema.yaml", "thresholds.json", "metrics.json", "data.json",
-            "pipeline.skops"} <= {p.name for p in local.iterdir()}
+            "head.skops", "ngrams.skops"} <= {p.name for p in local.iterdir()}
     tags = client.get_run(result.run_id).data.tags
     assert json.loads((local / "data.json").read_text())["digest"] == tags["claims.data_digest"]
     thresholds = json.loads((local / "thresholds.json").read_text())

@@ -17,12 +17,12 @@ from claims.models.options import ModelConfig
 from claims.models.families import sklearn_io
 from claims.models.families.base import ClaimsModel, load_model
 from claims.models.families.linear_head import fit_head, make_head
-from claims.models.families.tfidf_linear import tfidf_features
+from claims.models.families.channels import ChannelOptions, Channels
 
 Feature = Literal["tfidf", "embeddings", "rules"]
 
 
-class EnsembleOptions(ModelConfig):
+class EnsembleOptions(ModelConfig, ChannelOptions):
     name: Literal["ensemble.v1"] = "ensemble.v1"
     features: list[Feature] = Field(default=["tfidf", "embeddings", "rules"], min_length=1)
     C: float = Field(default=2.0, gt=0)
@@ -49,14 +49,14 @@ class Ensemble(ClaimsModel):
                                                       self.train_config, self.space)
         return parts
 
-    def _features(self, texts, fit: bool = False):
+    def _features(self, texts, contexts, fit: bool = False):
         blocks = []
         if "tfidf" in self.parts_:
             if fit:
-                self.vectoriser_ = tfidf_features(self.parts_["tfidf"].options)
-                blocks.append(self.vectoriser_.fit_transform(texts))
+                self.channels_ = Channels(self.options)
+                blocks.append(self.channels_.fit_transform(texts, contexts))
             else:
-                blocks.append(self.vectoriser_.transform(texts))
+                blocks.append(self.channels_.transform(texts, contexts))
         if "embeddings" in self.parts_:
             blocks.append(sparse.csr_matrix(self.parts_["embeddings"]._embed(texts)))
         if "rules" in self.parts_:
@@ -68,10 +68,10 @@ class Ensemble(ClaimsModel):
         if "rules" in self.parts_:
             self.parts_["rules"].prepare()
         self.head_ = fit_head(make_head(self.options.C, self.options.class_weight, self.train_config.seed),
-                              self._features(texts, fit=True), y)
+                              self._features(texts, contexts, fit=True), y)
 
     def _predict_proba(self, texts, contexts):
-        return self.head_.predict_proba(self._features(texts))
+        return self.head_.predict_proba(self._features(texts, contexts))
 
     def for_inference(self):
         if "embeddings" in self.parts_:
@@ -81,7 +81,7 @@ class Ensemble(ClaimsModel):
     def _save(self, path: Path):
         sklearn_io.dump(self.head_, path / "head.skops")
         if "tfidf" in self.parts_:
-            sklearn_io.dump(self.vectoriser_, path / "tfidf.skops")
+            self.channels_.save(path, prefix="tfidf.")
         if "rules" in self.parts_:
             self.parts_["rules"].save(path / "rules")
 
@@ -89,6 +89,6 @@ class Ensemble(ClaimsModel):
         self.parts_ = self._parts()
         self.head_ = sklearn_io.load(path / "head.skops")
         if "tfidf" in self.parts_:
-            self.vectoriser_ = sklearn_io.load(path / "tfidf.skops")
+            self.channels_ = Channels(self.options).load(path, prefix="tfidf.")
         if "rules" in self.parts_:
             self.parts_["rules"] = load_model(path / "rules")

@@ -1,0 +1,118 @@
+"""Sparse text features shared by the linear families, fitted on the training part only.
+
+- `ngrams`: TF-IDF word and character n-grams of the unit;
+- `typed`: word n-grams of the unit with every gazetteer mention replaced by its type
+  ("ARMED_GROUP said in a statement", "a LOCAL_ROLE told AFP"), so a cue learned from one group or
+  army carries over to the others, and to names the training text never used;
+- `context`: word n-grams of the unit before it in its article, down-weighted, for "the move", "he
+  said" and quotes that run on.
+The gazetteer is saved with the model (`typed_mentions.json`), so a package needs nothing outside it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.pipeline import FeatureUnion
+
+from claims.models.families import sklearn_io
+
+TYPED_FILE = "typed_mentions.json"
+
+
+class ChannelOptions(BaseModel):
+    """The part of a linear family's options that says which channels it uses."""
+
+    word_ngrams: tuple[int, int] = (1, 2)
+    char_ngrams: tuple[int, int] = (2, 5)
+    min_df: int = Field(default=1, ge=1)
+    sublinear_tf: bool = True
+    typed_mentions: bool = Field(default=False, description="Add n-grams over text with gazetteer mentions typed.")
+    context: bool = Field(default=False, description="Add n-grams of the previous unit of the article.")
+    context_weight: float = Field(default=0.5, gt=0)
+
+
+def ngram_features(o) -> FeatureUnion:
+    return FeatureUnion([
+        ("word", TfidfVectorizer(ngram_range=tuple(o.word_ngrams), min_df=o.min_df, sublinear_tf=o.sublinear_tf,
+                                 lowercase=True)),
+        ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(o.char_ngrams), min_df=o.min_df,
+                                 sublinear_tf=o.sublinear_tf, lowercase=True)),
+    ])
+
+
+class TypedMentions:
+    """Replace gazetteer mentions with type tokens; longest alias first, whole words only."""
+
+    def __init__(self, tokens: dict[str, str]):
+        self.tokens = tokens
+        names = sorted(tokens, key=len, reverse=True)
+        self.pattern = re.compile(r"(?<![\w'’-])(" + "|".join(map(re.escape, names)) + r")(?![\w’-])") if names else None
+
+    @classmethod
+    def from_gazetteer(cls) -> "TypedMentions":
+        from claims.corpus.gazetteer import load_gazetteer
+        from claims.corpus.schema import load_schema
+
+        gaz = load_gazetteer(load_schema())
+        tokens = {alias: a.type.upper() for a in gaz.actors for alias in a.aliases}
+        tokens.update({name: f"PLACE_{kind.upper()}" for kind, names in gaz.places.items() for name in names})
+        return cls(tokens)
+
+    def mask(self, text: str) -> str:
+        return self.pattern.sub(lambda m: self.tokens[m.group(1)], text) if self.pattern else text
+
+
+class Channels:
+    def __init__(self, options):
+        self.o = options
+
+    def fit_transform(self, texts: list[str], contexts: list[str]):
+        o = self.o
+        self.ngrams_ = ngram_features(o)
+        blocks = [self.ngrams_.fit_transform(texts)]
+        if o.typed_mentions:
+            self.typed_ = TypedMentions.from_gazetteer()
+            self.typed_vec_ = TfidfVectorizer(ngram_range=(1, 3), min_df=max(2, o.min_df), sublinear_tf=True,
+                                              lowercase=False, token_pattern=r"(?u)\b\w+\b")
+            blocks.append(self.typed_vec_.fit_transform([self.typed_.mask(t) for t in texts]))
+        if o.context:
+            self.context_vec_ = TfidfVectorizer(ngram_range=(1, 2), min_df=max(2, o.min_df), sublinear_tf=True)
+            blocks.append(self._context_block(contexts, fit=True))
+        return sparse.hstack(blocks).tocsr()
+
+    def _context_block(self, contexts: list[str], fit: bool = False):
+        # An empty context gives an all-zero row: "no previous unit" is learned as such.
+        ctx = [self.typed_.mask(c) if self.o.typed_mentions else c for c in contexts]
+        x = self.context_vec_.fit_transform(ctx) if fit else self.context_vec_.transform(ctx)
+        return x * self.o.context_weight
+
+    def transform(self, texts: list[str], contexts: list[str]):
+        blocks = [self.ngrams_.transform(texts)]
+        if self.o.typed_mentions:
+            blocks.append(self.typed_vec_.transform([self.typed_.mask(t) for t in texts]))
+        if self.o.context:
+            blocks.append(self._context_block(contexts))
+        return sparse.hstack(blocks).tocsr()
+
+    def save(self, path: Path, prefix: str = "") -> None:
+        sklearn_io.dump(self.ngrams_, path / f"{prefix}ngrams.skops")
+        if self.o.typed_mentions:
+            sklearn_io.dump(self.typed_vec_, path / f"{prefix}typed.skops")
+            (path / TYPED_FILE).write_text(json.dumps(self.typed_.tokens, ensure_ascii=False, indent=0))
+        if self.o.context:
+            sklearn_io.dump(self.context_vec_, path / f"{prefix}context.skops")
+
+    def load(self, path: Path, prefix: str = "") -> "Channels":
+        self.ngrams_ = sklearn_io.load(path / f"{prefix}ngrams.skops")
+        if self.o.typed_mentions:
+            self.typed_vec_ = sklearn_io.load(path / f"{prefix}typed.skops")
+            self.typed_ = TypedMentions(json.loads((path / TYPED_FILE).read_text()))
+        if self.o.context:
+            self.context_vec_ = sklearn_io.load(path / f"{prefix}context.skops")
+        return self
