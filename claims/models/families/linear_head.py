@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -11,7 +12,9 @@ from sklearn.multiclass import OneVsRestClassifier
 
 
 def make_head(C: float, class_weight: str | None, seed: int) -> OneVsRestClassifier:
-    return OneVsRestClassifier(LogisticRegression(C=C, class_weight=class_weight, max_iter=2000, random_state=seed))
+    # liblinear is 2-3x faster than lbfgs on these sparse, wide features; one label per core.
+    return OneVsRestClassifier(LogisticRegression(C=C, class_weight=class_weight, solver="liblinear", max_iter=2000,
+                                                  random_state=seed), n_jobs=min(2, len(os.sched_getaffinity(0))))
 
 
 def fit_head(head: OneVsRestClassifier, X, y: np.ndarray) -> OneVsRestClassifier:
