@@ -186,7 +186,8 @@ def export_cmd(
 ) -> None:
     """Write units, with their labels, as Label Studio tasks or Prodigy examples."""
     schema = load_schema(schema_path)
-    records, problems = annotations.read_all(files or sorted(ANNOTATIONS_DIR.glob("*.jsonl")))
+    # Unit files from `claims segment` have no labels yet: they export as tasks to annotate.
+    records, problems = annotations.read_all(files or sorted(ANNOTATIONS_DIR.glob("*.jsonl")), require_labels=False)
     if problems:
         raise InputError(problems)
     interchange.export(records, schema, fmt, output)

@@ -90,3 +90,37 @@ def test_import_merges_into_existing_file(tmp_path, schema):
     assert len(rows) == len(recs)
     assert rows[5]["labels"]["claim_type"] == ["attack"]
     assert rows[6] == read_jsonl(ANNOTATIONS_DIR / f"{SEED_DOC}.jsonl")[6]
+
+
+def test_adding_an_article_chain_segment_export_import_validate(tmp_path):
+    """The README's workflow: segment -> export (empty tasks) -> annotate in Label Studio -> import -> validate."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from claims.cli import app
+    from claims.util.paths import ANNOTATIONS_DIR, SEEDS_DIR
+
+    run = CliRunner().invoke
+    doc = "000_6d991916dd06222c"
+    units, tasks, gold_tasks = tmp_path / "units.jsonl", tmp_path / "tasks.json", tmp_path / "gold.json"
+    assert run(app, ["segment", str(SEEDS_DIR / f"{doc}.txt"), "-o", str(units)]).exit_code == 0
+    result = run(app, ["export", str(units), "--format", "label-studio", "-o", str(tasks)])
+    assert result.exit_code == 0, result.output
+    empty = json.loads(tasks.read_text())
+    assert empty and all(t["annotations"] == [] for t in empty)
+    # "annotating": the gold labels, as Label Studio would export them, put on the empty tasks
+    assert run(app, ["export", str(ANNOTATIONS_DIR / f"{doc}.jsonl"), "--format", "label-studio",
+                     "-o", str(gold_tasks)]).exit_code == 0
+    gold = {t["data"]["id"]: t["annotations"] for t in json.loads(gold_tasks.read_text())}
+    for t in empty:
+        t["annotations"] = gold[t["data"]["id"]]
+    tasks.write_text(json.dumps(empty))
+    target = tmp_path / "annotations"
+    result = run(app, ["import", str(tasks), "--format", "label-studio", "--annotations-dir", str(target)])
+    assert result.exit_code == 0, result.output
+    result = run(app, ["validate", str(target / f"{doc}.jsonl"), "--seeds", str(tmp_path / "none")])
+    assert result.exit_code == 0, result.output
+    imported = [json.loads(l)["labels"] for l in (target / f"{doc}.jsonl").read_text().splitlines()]
+    expected = [json.loads(l)["labels"] for l in (ANNOTATIONS_DIR / f"{doc}.jsonl").read_text().splitlines()]
+    assert imported == expected

@@ -50,8 +50,11 @@ def expand(patterns: Iterable[str | Path]) -> list[Path]:
     return paths
 
 
-def read_file(path: Path) -> tuple[list[Record], list[Problem]]:
-    """Parse one JSONL file, collecting every structural problem instead of stopping at the first."""
+def read_file(path: Path, require_labels: bool = True) -> tuple[list[Record], list[Problem]]:
+    """Parse one JSONL file, collecting every structural problem instead of stopping at the first.
+
+    With `require_labels=False` a unit without `labels` (the output of `claims segment`) reads as
+    not annotated for any task."""
     records: list[Record] = []
     problems: list[Problem] = []
     try:
@@ -72,6 +75,8 @@ def read_file(path: Path) -> tuple[list[Record], list[Problem]]:
             problems.append(Problem(path, lineno, None, "a line must be a JSON object"))
             continue
         bad = False
+        if not require_labels and obj.get("labels") is None:
+            obj["labels"] = {}
         for name, typ in REQUIRED_FIELDS.items():
             value = obj.get(name)
             if value is None:
@@ -88,11 +93,11 @@ def read_file(path: Path) -> tuple[list[Record], list[Problem]]:
     return records, problems
 
 
-def read_all(paths: Iterable[Path]) -> tuple[list[Record], list[Problem]]:
+def read_all(paths: Iterable[Path], require_labels: bool = True) -> tuple[list[Record], list[Problem]]:
     records: list[Record] = []
     problems: list[Problem] = []
     for path in paths:
-        recs, probs = read_file(path)
+        recs, probs = read_file(path, require_labels)
         records.extend(recs)
         problems.extend(probs)
     return records, problems
