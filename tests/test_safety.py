@@ -101,3 +101,18 @@ def test_a_truncated_package_part_is_one_clear_error(tfidf_package, tmp_path):
     part.write_bytes(part.read_bytes()[:200])
     with pytest.raises(ModelFolderError, match="head.skops"):
         Predictor.load(pkg)
+
+
+def test_a_folder_as_input_is_one_clear_error(tmp_path):
+    result = runner.invoke(app, ["predict", "--model", "models/x", str(tmp_path), "-o", str(tmp_path / "o.jsonl")])
+    assert result.exit_code == 1 and "is a folder" in result.output and "Traceback" not in result.output
+
+
+def test_a_csv_field_over_the_csv_module_default_limit_is_read(tmp_path):
+    from claims.predictor.inputs import read_units
+
+    big = "word " * 400_000  # 2 MB in one cell
+    f = tmp_path / "big.csv"
+    f.write_text("id,text\na," + big + "\n")
+    units = list(read_units(str(f)))
+    assert len(units) == 1 and len(units[0]["text"]) == len(big)

@@ -36,9 +36,13 @@ def batched(items: Iterable, n: int) -> Iterator[list]:
 
 
 def check_paths(paths: list[str], output: Path) -> None:
-    """Before any work: the output is writable and is not one of the inputs."""
+    """Before any work: every input is a readable file, the output is writable and is not an input."""
     outputs.check_output(output)
     for p in paths:
+        if p != "-" and Path(p).is_dir():
+            raise InputError(Problem(p, None, None, "is a folder: give the files in it (e.g. folder/*.txt)"))
+        if p != "-" and not Path(p).exists():
+            raise InputError(Problem(p, None, None, "input file not found"))
         if p != "-" and Path(p).resolve() == Path(output).resolve():
             raise InputError(Problem(output, None, None, "the output is one of the inputs: it would be overwritten"))
 

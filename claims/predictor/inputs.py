@@ -17,6 +17,8 @@ from claims.util.errors import InputError, Problem
 from claims.corpus.segment import segment_text
 
 Unit = dict[str, Any]
+# The csv module refuses fields over 128 KiB by default; a long article pasted in one cell is legal.
+MAX_CSV_FIELD = 16 * 1024 * 1024
 
 
 # Key of a unit's context (the unit before it in its article). Article inputs set it; JSONL and CSV
@@ -41,6 +43,8 @@ def read_units(path: str, lines: bool = False, errors: str = "strict") -> Iterat
     suffix = "" if path == "-" else Path(path).suffix.lower()
     if path != "-" and not Path(path).exists():
         raise InputError(Problem(path, None, None, "input file not found"))
+    if path != "-" and Path(path).is_dir():
+        raise InputError(Problem(path, None, None, "is a folder: give the files in it (e.g. folder/*.txt)"))
     if suffix == ".jsonl":
         yield from _jsonl(path, errors)
     elif suffix == ".csv":
@@ -100,9 +104,14 @@ def _csv(path: str, errors: str) -> Iterator[Unit]:
         reader = csv.DictReader(text_lines)
         if reader.fieldnames is None or "text" not in reader.fieldnames:
             raise InputError(Problem(path, 1, "text", f"no 'text' column; the file has columns {reader.fieldnames or []}"))
-        for index, row in enumerate(reader):
-            yield {"id": row.get("id") or f"{doc_id}:{index}", "doc_id": row.get("doc_id") or doc_id,
-                   "index": index, "text": row["text"] or "", CONTEXT: row.get(CONTEXT) or ""}
+        csv.field_size_limit(MAX_CSV_FIELD)
+        index = 0
+        try:
+            for index, row in enumerate(reader):
+                yield {"id": row.get("id") or f"{doc_id}:{index}", "doc_id": row.get("doc_id") or doc_id,
+                       "index": index, "text": row["text"] or "", CONTEXT: row.get(CONTEXT) or ""}
+        except csv.Error as e:
+            raise InputError(Problem(path, reader.line_num, None, f"malformed CSV: {e}")) from None
 
 
 def read_all(paths: list[str], lines: bool = False, errors: str = "strict") -> Iterator[Unit]:

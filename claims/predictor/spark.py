@@ -50,6 +50,10 @@ def predict_parquet(model: Path, source: str, dest: str, master: str = "local[*]
     udf = mlflow.pyfunc.spark_udf(spark, model_uri=str(Path(model).resolve()), env_manager="local",
                                   result_type=result_type(space))
     df = spark.read.parquet(source)
+    if "text" not in df.columns:
+        from claims.util.errors import InputError, Problem
+
+        raise InputError(Problem(source, None, "text", f"no 'text' column; the data has columns {df.columns}"))
     pred = df.withColumn("_pred", udf(F.struct("text")))
     cols = [F.col(f"_pred.`{f.name}`").alias(f.name) for f in result_type(space).fields]
     out = pred.select(*[F.col(c) for c in df.columns], *cols)
