@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import sys
 import time
 from datetime import datetime, timezone
@@ -28,7 +29,6 @@ from claims.training.progress import RichProgress
 from claims.util import atomic
 from claims.util.paths import CONFIGS_DIR, ROOT
 
-SPEED_START = "<!-- speed:start -->"
 WHAT_EACH_ADDS = Path(__file__).parent / "what_each_adds.md"  # prose kept beside the script
 EVALUATIONS = [("cv", "(a) 5-fold by article"), ("country", "(b) leave one country out"),
                ("seeds_test", "(c) seeds only → test"), ("test", "(d) all training → test")]
@@ -123,8 +123,9 @@ def main(
     if WHAT_EACH_ADDS.exists():
         lines += ["", *WHAT_EACH_ADDS.read_text().splitlines()]
     previous = out.read_text() if out.exists() else ""
-    speed = previous[previous.index(SPEED_START):] if SPEED_START in previous else ""  # kept from predict_speed.py
-    atomic.write_text(out, "\n".join(lines) + "\n" + ("\n" + speed if speed else ""))
+    # Sections other benches own (speed, learning curve) are kept as they were.
+    blocks = [m.group(0) for m in re.finditer(r"<!-- ([\w-]+):start -->.*?<!-- \1:end -->\n?", previous, flags=re.S)]
+    atomic.write_text(out, "\n".join(lines) + "\n" + "".join("\n" + b for b in blocks))
     typer.echo(f"wrote {out} ({total:.0f} s)", err=True)
 
 

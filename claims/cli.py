@@ -34,6 +34,11 @@ def reports_input_errors(fn):
                 typer.echo(f"error: {problem}", err=True)
             typer.echo(f"{len(e.problems)} problem(s) found", err=True)
             raise typer.Exit(1) from None
+        except Exception as e:
+            if type(e).__name__ == "Terminated":  # SIGTERM: open runs are already marked FAILED
+                typer.echo(f"stopped: {e}", err=True)
+                raise typer.Exit(143) from None
+            raise
 
     return wrapper
 
@@ -241,6 +246,9 @@ def train(
         raise InputError(problems)
     for uri in sorted({uri for *_, uri in planned}):
         tracking.open_store(uri)
+        for run_id in tracking.fail_stale_runs(uri):
+            err.print(f"marked run {run_id} FAILED: the process that ran it is gone")
+    tracking.fail_on_sigterm()
 
     outcomes = []
     progress = None if quiet else _progress()

@@ -179,7 +179,7 @@ def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress
     tags = {"claims.role": "parent", "claims.config": cfg.name, "claims.family": cfg.model.name,
             "claims.tasks": ",".join(data.schema.task_names), "claims.data_digest": data.digest,
             **({"claims.test_digest": test.digest} if test else {}),
-            **tracking.git_state(), **tracking.package_versions()}
+            **tracking.git_state(), **tracking.package_versions(), **tracking.process_tags()}
     gazetteer = data.gazetteer
     t0 = time.perf_counter()
     evaluations: dict[str, dict[str, float]] = {}
@@ -221,7 +221,8 @@ def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress
                     with mlflow.start_run(experiment_id=exp_id, run_name=f"{cfg.name}/{prefix}/{name}/seed{seed}",
                                           nested=True, tags={"claims.role": "fold", "claims.config": cfg.name,
                                                              "claims.family": cfg.model.name, "claims.evaluation": prefix,
-                                                             "claims.heldout": name, "claims.seed": str(seed)}):
+                                                             "claims.heldout": name, "claims.seed": str(seed),
+                                                             **tracking.process_tags()}):
                         set_seed(seed)
                         model, thr = fit_with_thresholds(cfg.train.model_copy(update={"seed": seed}), tr)
                         proba = model.predict_proba([data.texts[i] for i in te], [data.contexts[i] for i in te])

@@ -72,3 +72,53 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[f"version.{name}"] = "not installed"
     return out
+
+
+def process_tags() -> dict[str, str]:
+    """Which process owns a run, so a later start can tell a run that is still going from a dead one."""
+    import socket
+
+    return {"claims.host": socket.gethostname(), "claims.pid": str(os.getpid())}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def fail_stale_runs(uri: str) -> list[str]:
+    """Mark FAILED every RUNNING run started on this host by a process that no longer exists (killed
+    with SIGKILL, or the machine went down); returns their ids."""
+    import socket
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    host = socket.gethostname()
+    stale = []
+    for exp in client.search_experiments():
+        for run in client.search_runs([exp.experiment_id], filter_string="attributes.status = 'RUNNING'"):
+            tags = run.data.tags
+            if tags.get("claims.host") == host and tags.get("claims.pid", "").isdigit() \
+                    and not _alive(int(tags["claims.pid"])):
+                client.set_terminated(run.info.run_id, status="FAILED")
+                stale.append(run.info.run_id)
+    return stale
+
+
+class Terminated(Exception):
+    """SIGTERM arrived: unwinding marks the open MLflow runs FAILED and removes temporary folders."""
+
+
+def fail_on_sigterm() -> None:
+    import signal
+
+    def handler(signum, frame):
+        raise Terminated(f"terminated by signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)

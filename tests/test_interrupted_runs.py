@@ -1,0 +1,61 @@
+"""A run whose process dies is never left RUNNING: SIGTERM marks it FAILED at once, and a run left
+RUNNING by a killed process is marked FAILED by the next `claims train`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from claims.training import tracking
+from claims.util.paths import CONFIGS_DIR
+
+
+def _dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_stale_running_run_of_a_dead_process_is_marked_failed(store):
+    tracking.open_store(store)
+    exp = tracking.experiment_id("conflict-claims", store)
+    with mlflow.start_run(experiment_id=exp, tags={**tracking.process_tags(), "claims.pid": str(_dead_pid())}) as dead:
+        pass
+    with mlflow.start_run(experiment_id=exp, tags=tracking.process_tags()) as alive:
+        pass
+    client = MlflowClient(store)
+    for run in (dead, alive):
+        client.update_run(run.info.run_id, status="RUNNING")
+    assert tracking.fail_stale_runs(store) == [dead.info.run_id]
+    assert client.get_run(dead.info.run_id).info.status == "FAILED"
+    assert client.get_run(alive.info.run_id).info.status == "RUNNING"  # our own process is alive
+
+
+def test_sigterm_marks_the_running_run_failed(store, tmp_path):
+    args = [sys.executable, "-m", "claims.cli", "train", str(CONFIGS_DIR / "finetune.yaml"), "--tracking-uri", store,
+            "--quiet", "--no-package", "--set", "train.epochs=200", "--set", "data.max_articles=3",
+            "--set", "data.max_units_per_doc=10", "--set", "eval.tune_thresholds=false", "--set", "eval.max_folds=1",
+            "--set", "eval.test_annotations=[]", "--set", "train.max_length=16"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    client = MlflowClient(store)
+    deadline = time.time() + 120
+    running = []
+    while time.time() < deadline and not running:
+        time.sleep(1)
+        try:
+            running = [r for e in client.search_experiments() for r in client.search_runs(
+                [e.experiment_id], filter_string="attributes.status = 'RUNNING'")]
+        except Exception:  # the store is being created
+            running = []
+    assert running, proc.stderr.read().decode()[-2000:] if proc.poll() is not None else "no run started"
+    time.sleep(2)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 143
+    statuses = {r.info.status for e in client.search_experiments() for r in client.search_runs([e.experiment_id])}
+    assert statuses == {"FAILED"}
