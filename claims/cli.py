@@ -210,7 +210,7 @@ def import_cmd(
     """Read an annotation tool's export back into labels/annotations/, one file per article."""
     schema = load_schema(schema_path)
     records = interchange.import_records(file, schema, fmt)
-    written = interchange.merge_into(records, annotations_dir, schema)
+    written = interchange.merge_into(records, annotations_dir, schema, source=file)
     err.print(f"{len(records)} units into {len(written)} file(s)")
 
 

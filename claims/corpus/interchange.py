@@ -19,6 +19,8 @@ from claims.corpus.annotations import Record
 from claims.util.errors import InputError, Problem
 from claims.util.names import check_name
 from claims.corpus.schema import Schema, Task
+from claims.corpus.segment import read_text
+from claims.corpus.validate import check_text
 
 Format = Literal["label-studio", "prodigy"]
 _TEXT_KEYS = ("id", "doc_id", "source", "start", "end")
@@ -32,9 +34,16 @@ def _choices(task: Task, value: Any) -> list[str]:
     return list(value)
 
 
-def _from_choices(task: Task, chosen: list[str]) -> Any:
+def _from_choices(task: Task, chosen: list[str], where: tuple[Path, int | None, str]) -> Any:
+    """The task's value from the tool's chosen options; an option the schema does not know is an error."""
+    known = ["yes", "no"] if task.type == "binary" else task.label_names
+    unknown = [c for c in chosen if c not in known]
+    if unknown:
+        path, line, field = where
+        raise InputError(Problem(path, line, field, f"unknown {task.name} label(s) {unknown}; expected {known}"))
     if task.type == "binary":
-        return "yes" in chosen
+        # A binary task left unanswered stays unannotated (None), not a negative answer.
+        return None if not chosen else "yes" in chosen
     if task.type == "multiclass":
         return chosen[0] if chosen else None
     return [name for name in task.label_names if name in chosen]
@@ -77,33 +86,71 @@ def to_label_studio(records: list[Record], schema: Schema, predictions: dict[str
     return tasks
 
 
+_UNIT_TYPES = {"id": str, "doc_id": str, "text": str, "start": int, "end": int}
+
+
+def _unit_fields(fields: dict, path: Path, line: int | None, where: str) -> None:
+    for key, kind in _UNIT_TYPES.items():
+        value = fields.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise InputError(Problem(path, line, f"{where}.{key}", f"expected {kind.__name__}, got {value!r:.60}"))
+
+
+def _shape(value: Any, kind: type, path: Path, line: int | None, where: str) -> Any:
+    if not isinstance(value, kind):
+        raise InputError(Problem(path, line, where, f"expected a JSON {'object' if kind is dict else 'list'}"))
+    return value
+
+
 def from_label_studio(path: Path, schema: Schema) -> list[Record]:
     try:
-        items = json.loads(path.read_text(encoding="utf-8"))
+        items = json.loads(read_text(path))
     except json.JSONDecodeError as e:
         raise InputError(Problem(path, e.lineno, None, f"malformed JSON: {e.msg}")) from None
     if not isinstance(items, list):
         raise InputError(Problem(path, None, None, "expected a JSON list of Label Studio tasks"))
     records = []
     for n, item in enumerate(items):
-        data = item.get("data", {})
+        item = _shape(item, dict, path, None, f"[{n}]")
+        data = _shape(item.get("data", {}), dict, path, None, f"[{n}].data")
         where = f"[{n}].data"
         missing = [k for k in ("text", "id", "doc_id", "start", "end") if k not in data]
         if missing:
             raise InputError(Problem(path, None, where, f"missing {missing}; was this task exported by `claims export`?"))
-        annotated = item.get("annotations") or []
+        _unit_fields(data, path, None, where)
+        annotated = _shape(item.get("annotations") or [], list, path, None, f"[{n}].annotations")
+        for k, a in enumerate(annotated):
+            _shape(a, dict, path, None, f"[{n}].annotations[{k}]")
+            results = _shape(a.get("result", []), list, path, None, f"[{n}].annotations[{k}].result")
+            for j, r in enumerate(results):
+                where_r = f"[{n}].annotations[{k}].result[{j}]"
+                _shape(r, dict, path, None, where_r)
+                if r.get("type") == "choices":
+                    choices = _shape(r.get("value"), dict, path, None, where_r + ".value").get("choices", [])
+                    if not isinstance(r.get("from_name"), str) or not isinstance(choices, list) \
+                            or not all(isinstance(c, str) for c in choices):
+                        raise InputError(Problem(path, None, where_r, "expected from_name and a list of choices"))
+            for stamp in ("updated_at", "created_at"):
+                if a.get(stamp) is not None and not isinstance(a[stamp], str):
+                    raise InputError(Problem(path, None, f"[{n}].annotations[{k}].{stamp}", "expected a string"))
         # The newest completed annotation wins; a task with none keeps whatever it had before.
         latest = max(annotated, key=lambda a: a.get("updated_at") or a.get("created_at") or "", default=None)
         labels: dict[str, Any] = {t.name: None for t in schema.tasks}
-        meta = dict(data.get("meta") or {})
+        meta = dict(_shape(data.get("meta") or {}, dict, path, None, where + ".meta"))
+        if not isinstance(data.get("annotated_tasks", []), list):
+            raise InputError(Problem(path, None, where + ".annotated_tasks", "expected a list"))
         if latest is not None:
             chosen = {r["from_name"]: r.get("value", {}).get("choices", []) for r in latest.get("result", [])
                       if r.get("type") == "choices"}
+            unknown_tasks = sorted(set(chosen) - {t.name for t in schema.tasks})
+            if unknown_tasks:
+                raise InputError(Problem(path, None, f"[{n}].annotations", f"unknown task(s) {unknown_tasks}"))
             # Label Studio omits a Choices control left empty: for the tasks the annotator had in
             # front of them, absent means "none of these".
             for task in schema.tasks:
                 if task.name in chosen or "completed_by" in latest or task.name in data.get("annotated_tasks", []):
-                    labels[task.name] = _from_choices(task, chosen.get(task.name, []))
+                    labels[task.name] = _from_choices(task, chosen.get(task.name, []),
+                                                      (path, None, f"[{n}].annotations.{task.name}"))
             if "completed_by" in latest:
                 meta = {**meta, "annotator": f"label-studio user {latest['completed_by']}", "tool": "label-studio",
                         "annotated_at": latest.get("updated_at") or latest.get("created_at")}
@@ -138,25 +185,38 @@ def to_prodigy(records: list[Record], schema: Schema, predictions: dict[str, dic
 
 def from_prodigy(path: Path, schema: Schema) -> list[Record]:
     records = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for lineno, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip():
             continue
         try:
             eg = json.loads(line)
         except json.JSONDecodeError as e:
             raise InputError(Problem(path, lineno, None, f"malformed JSON: {e.msg}")) from None
-        meta = eg.get("meta") or {}
+        eg = _shape(eg, dict, path, lineno, "example")
+        meta = _shape(eg.get("meta") or {}, dict, path, lineno, "meta")
         missing = [k for k in ("id", "doc_id", "start", "end") if k not in meta]
         if missing or "text" not in eg:
             raise InputError(Problem(path, lineno, "meta", f"missing {missing or ['text']}; was this exported by `claims export`?"))
+        _unit_fields({**meta, "text": eg["text"]}, path, lineno, "meta")
+        accept = _shape(eg.get("accept") or [], list, path, lineno, "accept")
+        if not all(isinstance(o, str) for o in accept):
+            raise InputError(Problem(path, lineno, "accept", "expected a list of option ids"))
+        for key, kind in (("record_meta", dict), ("annotated_tasks", list)):
+            if meta.get(key) is not None:
+                _shape(meta[key], kind, path, lineno, f"meta.{key}")
         if eg.get("answer", "accept") != "accept":
             continue  # rejected or ignored in Prodigy: the unit stays as it was
         accepted = set(eg.get("accept") or [])
-        # A unit passed through Prodigy has all its tasks answered, whatever it had before.
+        unknown_tasks = sorted({o.split(":", 1)[0] for o in accepted} - {t.name for t in schema.tasks})
+        if unknown_tasks:
+            raise InputError(Problem(path, lineno, "accept", f"unknown task(s) {unknown_tasks}"))
+        # A unit passed through Prodigy has all its tasks answered, whatever it had before; its
+        # binary tasks offer only "yes", so an accepted unit without it answered "no".
         labels = {}
         for task in schema.tasks:
             chosen = [o.split(":", 1)[1] for o in accepted if o.split(":", 1)[0] == task.name]
-            labels[task.name] = _from_choices(task, chosen)
+            value = _from_choices(task, chosen, (path, lineno, f"accept.{task.name}"))
+            labels[task.name] = False if task.type == "binary" and value is None else value
         if "_session_id" not in eg and "_timestamp" not in eg:
             labels = {t: (v if t in meta.get("annotated_tasks", []) else None) for t, v in labels.items()}
         record_meta = dict(meta.get("record_meta") or {})
@@ -184,23 +244,37 @@ def import_records(path: Path, schema: Schema, fmt: Format) -> list[Record]:
     return from_label_studio(path, schema) if fmt == "label-studio" else from_prodigy(path, schema)
 
 
-def merge_into(records: list[Record], annotations_dir: Path, schema: Schema) -> list[Path]:
-    """Write imported records into one file per doc_id, replacing units with the same id."""
+def merge_into(records: list[Record], annotations_dir: Path, schema: Schema, source: Path | None = None) -> list[Path]:
+    """Write imported records into one file per doc_id, replacing units with the same id.
+
+    All or nothing: every name, every unit's text (against its raw file) and every existing file is
+    checked and every merged file built before the first one is written. A unit whose labels did not
+    change keeps its existing record, provenance (`meta`) included.
+    """
     by_doc: dict[str, list[Record]] = defaultdict(list)
-    for rec in records:
+    problems: list[Problem] = []
+    raw_cache: dict[str, str | None] = {}
+    for n, rec in enumerate(records):
         rec.labels = annotations.normalise_labels(rec.labels, schema)
+        if rec.path is None and source is not None:
+            rec.path, rec.line = source, rec.line or None
+        problems += check_text(rec, raw_cache)
         by_doc[rec.doc_id].append(rec)
-    for doc_id, new in by_doc.items():  # every name is checked before anything is written
+    for doc_id, new in by_doc.items():
         check_name(doc_id, str(new[0].path or "import"), new[0].line, "doc_id")
-    written = []
+    planned: list[tuple[Path, list[Record]]] = []
     for doc_id, new in by_doc.items():
         path = annotations_dir / f"{doc_id}.jsonl"
-        existing, problems = annotations.read_file(path) if path.exists() else ([], [])
-        if problems:
-            raise InputError(problems)
+        existing, read_problems = annotations.read_file(path) if path.exists() else ([], [])
+        problems += read_problems
         merged = {r.id: r for r in existing}
-        merged.update({r.id: r for r in new})
-        ordered = sorted(merged.values(), key=lambda r: (r.start, r.id))
+        for rec in new:
+            old = merged.get(rec.id)
+            if old is None or old.labels != rec.labels or old.text != rec.text:
+                merged[rec.id] = rec
+        planned.append((path, sorted(merged.values(), key=lambda r: (r.start, r.id))))
+    if problems:
+        raise InputError(problems)
+    for path, ordered in planned:
         annotations.write_file(path, ordered)
-        written.append(path)
-    return written
+    return [path for path, _ in planned]

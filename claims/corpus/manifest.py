@@ -16,7 +16,9 @@ from claims.util.paths import ROOT
 from claims.util.yaml_lines import load_yaml_with_lines
 
 MANIFEST_PATH = ROOT / "labels" / "articles.yaml"
-SPLITS = ("seed", "train", "test")
+# `pending`: written and listed, annotation not finished; validation asks no labels of it and no
+# training or evaluation path reads it (it has no annotation file until it moves to train or test).
+SPLITS = ("seed", "train", "test", "pending")
 TRAINING_SPLITS = ("seed", "train")
 _FIELDS = {"id": str, "path": str, "split": str, "country": str, "year": int, "style": str,
            "outlet": str, "actors": list, "writer": str}

@@ -62,10 +62,11 @@ def validate(
             problems.append(Problem(rec.path, rec.line, "id", f"duplicate id {rec.id!r} (first at {first.path}:{first.line})"))
         else:
             seen[rec.id] = rec
-        problems.extend(_check_text(rec, raw_cache))
+        problems.extend(check_text(rec, raw_cache))
     raw_files = sorted(Path(seeds_dir).glob("*.txt")) if seeds_dir is not None else []
     if manifest is not None:
-        raw_files = [ROOT / a.path for a in manifest.articles if (ROOT / a.path).is_file()]
+        raw_files = [ROOT / a.path for a in manifest.articles
+                     if a.split != "pending" and (ROOT / a.path).is_file()]
         problems += _check_placement(records, manifest)
     for raw in raw_files:
         for unit in segment_file(raw):
@@ -86,6 +87,8 @@ def _check_placement(records: list[Record], manifest: Manifest) -> list[Problem]
             message = f"article {rec.doc_id!r} has no entry in {manifest.path.name}"
         elif split == "test" and not in_sealed:
             message = f"test-split article {rec.doc_id!r} appears in training data (move it to {sealed.relative_to(ROOT)})"
+        elif split == "pending":
+            message = f"article {rec.doc_id!r} is annotated but still listed as pending (give it its split)"
         elif split != "test" and in_sealed:
             message = f"{split}-split article {rec.doc_id!r} is in the sealed folder"
         else:
@@ -145,7 +148,8 @@ def missed_floors(stats: dict[str, SplitStats], floors: Floors, schema: Schema) 
     return missed
 
 
-def _check_text(rec: Record, raw_cache: dict[str, str | None]) -> list[Problem]:
+def check_text(rec: Record, raw_cache: dict[str, str | None]) -> list[Problem]:
+    """The unit's text is what its source file holds at its offsets."""
     if rec.source is None:
         return []
     if rec.source not in raw_cache:

@@ -102,11 +102,11 @@ def _csv(path: str, errors: str) -> Iterator[Unit]:
     with _open_binary(path) as f:
         text_lines = (line for _, line in _decoded_lines(f, path, errors))
         reader = csv.DictReader(text_lines)
-        if reader.fieldnames is None or "text" not in reader.fieldnames:
-            raise InputError(Problem(path, 1, "text", f"no 'text' column; the file has columns {reader.fieldnames or []}"))
         csv.field_size_limit(MAX_CSV_FIELD)
         index = 0
         try:
+            if reader.fieldnames is None or "text" not in reader.fieldnames:
+                raise InputError(Problem(path, 1, "text", f"no 'text' column; the file has columns {reader.fieldnames or []}"))
             for index, row in enumerate(reader):
                 yield {"id": row.get("id") or f"{doc_id}:{index}", "doc_id": row.get("doc_id") or doc_id,
                        "index": index, "text": row["text"] or "", CONTEXT: row.get(CONTEXT) or ""}

@@ -87,8 +87,10 @@ class Channels:
         return sparse.hstack(blocks).tocsr()
 
     def _context_block(self, contexts: list[str], fit: bool = False):
-        # An empty context gives an all-zero row: "no previous unit" is learned as such.
-        ctx = [self.typed_.mask(c) if self.o.typed_mentions else c for c in contexts]
+        # No previous unit (an article's first line, or text given without context) is a token of
+        # its own, so it is learned as such and the vocabulary is never empty.
+        ctx = [(self.typed_.mask(c) if self.o.typed_mentions else c) if c.strip() else "ctxstart"
+               for c in contexts]
         x = self.context_vec_.fit_transform(ctx) if fit else self.context_vec_.transform(ctx)
         return x * self.o.context_weight
 

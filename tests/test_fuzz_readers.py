@@ -1,0 +1,70 @@
+"""Random and malformed input to every reader gives a `Problem` error or a valid result, never another
+exception (issue 11). Readers: annotation JSONL, Label Studio and Prodigy exports, prediction inputs."""
+import json
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from claims.corpus import annotations, interchange
+from claims.predictor import inputs
+from claims.util.errors import InputError
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 10**6) | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5),
+    max_leaves=20)
+keys = st.sampled_from(["id", "doc_id", "text", "start", "end", "labels", "meta", "source", "data",
+                        "annotations", "result", "accept", "answer", "options", "claim_type", "withdrawal"])
+records = st.dictionaries(keys, json_values, max_size=8)
+payloads = st.one_of(
+    st.binary(max_size=400),
+    st.lists(records, max_size=4).map(lambda rs: "\n".join(json.dumps(r) for r in rs).encode()),
+    st.lists(records, max_size=4).map(lambda rs: json.dumps(rs).encode()),
+    st.text(max_size=300).map(str.encode),
+)
+
+
+def _file(data: bytes, suffix: str) -> Path:
+    d = Path(tempfile.mkdtemp())
+    p = d / f"input{suffix}"
+    p.write_bytes(data)
+    return p
+
+
+@SETTINGS
+@given(payloads)
+def test_annotation_reader_reports_problems(data):
+    recs, problems = annotations.read_file(_file(data, ".jsonl"))
+    assert isinstance(recs, list) and isinstance(problems, list)
+
+
+@SETTINGS
+@given(payloads)
+def test_label_studio_reader(schema, data):
+    try:
+        interchange.from_label_studio(_file(data, ".json"), schema)
+    except InputError:
+        pass
+
+
+@SETTINGS
+@given(payloads)
+def test_prodigy_reader(schema, data):
+    try:
+        interchange.from_prodigy(_file(data, ".jsonl"), schema)
+    except InputError:
+        pass
+
+
+@SETTINGS
+@given(payloads, st.sampled_from([".csv", ".jsonl", ".txt"]), st.booleans())
+def test_prediction_inputs(data, suffix, lines):
+    try:
+        for unit in inputs.read_units(str(_file(data, suffix)), lines=lines):
+            assert isinstance(unit["text"], str)
+    except InputError:
+        pass
