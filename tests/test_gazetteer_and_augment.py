@@ -84,7 +84,7 @@ def test_augmentation_runs_inside_training_folds_and_is_logged(store):
     result = loop.run(cfg, data, store)
     client = MlflowClient(store)
     [child] = client.search_runs([client.get_run(result.run_id).info.experiment_id],
-                                 filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")
+                                 filter_string=f"tags.mlflow.parentRunId = '{result.run_id}' and tags.claims.evaluation = 'cv'")
     assert child.data.metrics["data.augmented_units"] > 0
     assert client.get_run(result.run_id).data.metrics["data.augmented_units"] > 0
     assert child.data.metrics["fold.claim_type.casualties.support"] <= 14  # test fold: original units only

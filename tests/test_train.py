@@ -54,8 +54,9 @@ def test_child_runs_per_fold_and_seed(tfidf_run):
     parent = MlflowClient(store).get_run(result.run_id)
     children = MlflowClient(store).search_runs(
         [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")
-    assert len(children) == 1  # max_folds=1 of (a), one seed (deterministic family), one country: no (b)
-    child = children[0]
+    # max_folds=1: one fold of (a) and one held-out country of (b); one seed (deterministic family)
+    assert sorted(c.data.tags["claims.evaluation"] for c in children) == ["country", "cv"]
+    [child] = [c for c in children if c.data.tags["claims.evaluation"] == "cv"]
     assert child.data.tags["claims.evaluation"] == "cv" and child.data.tags["claims.heldout"] == "fold1"
     assert "fold.claim_type.macro_f1" in child.data.metrics
     assert "threshold.withdrawal.yes" in child.data.metrics

@@ -6,6 +6,7 @@ import os
 import warnings
 
 import numpy as np
+from joblib import parallel_config
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
@@ -23,4 +24,7 @@ def fit_head(head: OneVsRestClassifier, X, y: np.ndarray) -> OneVsRestClassifier
         warnings.filterwarnings("ignore", message="Label .* is present in all training examples")
         warnings.filterwarnings("ignore", message="Label not .* is present in all training examples")
         warnings.filterwarnings("ignore", category=ConvergenceWarning)
-        return head.fit(X, y)
+        # No memory-mapping: joblib would hand large inputs to the workers read-only, which scipy's
+        # in-place sparse operations refuse (liblinear is not thread-safe, so threads are no way out).
+        with parallel_config(max_nbytes=None):
+            return head.fit(X, y)
