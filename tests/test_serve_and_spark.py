@@ -87,10 +87,32 @@ def test_mlflow_models_serve_answers_and_rejects_bad_requests(tfidf_package, tmp
 
         status, _ = _post(f"{base}/invocations", good.encode())
         assert status == 200  # still serving after bad requests
-    finally:
+
+        # SIGTERM stops the whole server (the CLI and its uvicorn workers) within seconds.
+        stopped = time.time()
         proc.terminate()
-        proc.wait(timeout=30)
+        proc.wait(timeout=10)
+        while not _port_is_free(port):
+            assert time.time() - stopped < 10, "a server process still holds the port after SIGTERM"
+            time.sleep(0.2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
         log.close()
+
+
+def _port_is_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        # SO_REUSEADDR: connections in TIME_WAIT do not count, a listening socket still does.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
 
 
 def test_spark_udf_matches_in_process_predictor(tfidf_package, tmp_path):

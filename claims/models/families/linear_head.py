@@ -27,4 +27,8 @@ def fit_head(head: OneVsRestClassifier, X, y: np.ndarray) -> OneVsRestClassifier
         # No memory-mapping: joblib would hand large inputs to the workers read-only, which scipy's
         # in-place sparse operations refuse (liblinear is not thread-safe, so threads are no way out).
         with parallel_config(max_nbytes=None):
-            return head.fit(X, y)
+            head.fit(X, y)
+    # Prediction runs in the caller's process: worker processes kept alive by joblib would outlive
+    # a server that is told to stop (and hold its port), and per-batch dispatch costs more than it saves.
+    head.n_jobs = None
+    return head
