@@ -384,6 +384,27 @@ def predict(
             err.print(f"summary of {len(stats.summary)} article(s) -> {summary_path(output)}")
 
 
+@app.command()
+@reports_input_errors
+def serve(
+    model: Annotated[Path, typer.Option("--model", help="A package folder.")] = Path("models/default"),
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 5001,
+    max_bytes: Annotated[Optional[int], typer.Option(help="Largest request body (default: CLAIMS_SERVE_MAX_BYTES or 8 MiB).")] = None,
+) -> None:
+    """REST server for a package: MLflow's scoring app, bounded in body size, units and unit length."""
+    from claims.predictor.predictor import ModelFolderError, resolve_model_folder
+    from claims.predictor.server import serve as run_server
+
+    try:
+        resolve_model_folder(model)
+    except ModelFolderError as e:
+        raise fail(model, str(e)) from None
+    if not (model / "MLmodel").exists():
+        raise fail(model, "not a package (no MLmodel file): serve a folder made by `claims package` or `claims train`")
+    run_server(model, host, port, max_bytes)
+
+
 @app.command("predict-spark")
 @reports_input_errors
 def predict_spark(

@@ -4,6 +4,7 @@ import json
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -42,20 +43,13 @@ def test_annotation_reader_reports_problems(data):
     assert isinstance(recs, list) and isinstance(problems, list)
 
 
+@pytest.mark.parametrize("read", [interchange.from_label_studio, interchange.from_prodigy],
+                         ids=["label-studio", "prodigy"])
 @SETTINGS
-@given(payloads)
-def test_label_studio_reader(schema, data):
+@given(data=payloads)
+def test_annotation_tool_exports(schema, read, data):
     try:
-        interchange.from_label_studio(_file(data, ".json"), schema)
-    except InputError:
-        pass
-
-
-@SETTINGS
-@given(payloads)
-def test_prodigy_reader(schema, data):
-    try:
-        interchange.from_prodigy(_file(data, ".jsonl"), schema)
+        read(_file(data, ".json"), schema)
     except InputError:
         pass
 

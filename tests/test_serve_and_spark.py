@@ -52,54 +52,85 @@ def _post(url: str, body: bytes) -> tuple[int, str]:
         return e.code, e.read().decode()
 
 
+def _start(cmd: list[str], port: int, log_path, env: dict | None = None) -> subprocess.Popen:
+    log = open(log_path, "w")
+    proc = subprocess.Popen(cmd, env=env or _env(), stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            pass
+        assert proc.poll() is None, log_path.read_text()
+        assert time.time() < deadline, "server did not start"
+        time.sleep(0.5)
+
+
+def _stops_on_sigterm(proc: subprocess.Popen, port: int) -> None:
+    """SIGTERM stops the whole server (the CLI and any uvicorn workers) within seconds."""
+    stopped = time.time()
+    proc.terminate()
+    proc.wait(timeout=10)
+    while not _port_is_free(port):
+        assert time.time() - stopped < 10, "a server process still holds the port after SIGTERM"
+        time.sleep(0.2)
+
+
+def _split(rows: list[list], columns=("id", "text")) -> bytes:
+    return json.dumps({"dataframe_split": {"columns": list(columns), "data": rows}}).encode()
+
+
 def test_mlflow_models_serve_answers_and_rejects_bad_requests(tfidf_package, tmp_path):
     port = _free_port()
-    log = open(tmp_path / "serve.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", str(tfidf_package["package"]),
-                             "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1"],
-                            env=_env(), stdout=log, stderr=subprocess.STDOUT)
+    proc = _start([sys.executable, "-m", "mlflow", "models", "serve", "-m", str(tfidf_package["package"]),
+                   "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1"], port, tmp_path / "serve.log")
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/ping", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-            assert time.time() < deadline, "server did not start"
-            time.sleep(0.5)
-        good = json.dumps({"dataframe_split": {"columns": ["id", "text"],
-                                               "data": [["a", TEXTS[4]], ["b", "The army withdrew from the base."]]}})
-        status, body = _post(f"{base}/invocations", good.encode())
+        good = _split([["a", TEXTS[4]], ["b", "The army withdrew from the base."]])
+        status, body = _post(f"{base}/invocations", good)
         assert status == 200, body
         preds = json.loads(body)["predictions"]
         assert [p["id"] for p in preds] == ["a", "b"] and "p.withdrawal.yes" in preds[0]
 
-        status, body = _post(f"{base}/invocations",
-                             json.dumps({"dataframe_split": {"columns": ["body"], "data": [["x"]]}}).encode())
+        status, body = _post(f"{base}/invocations", _split([["x"]], columns=["body"]))
         assert 400 <= status < 500 and "text" in body, (status, body)
 
         status, body = _post(f"{base}/invocations", b'{"dataframe_split": {"columns": [')
         assert 400 <= status < 500 and body, (status, body)
 
-        status, _ = _post(f"{base}/invocations", good.encode())
+        status, _ = _post(f"{base}/invocations", good)
         assert status == 200  # still serving after bad requests
-
-        # SIGTERM stops the whole server (the CLI and its uvicorn workers) within seconds.
-        stopped = time.time()
-        proc.terminate()
-        proc.wait(timeout=10)
-        while not _port_is_free(port):
-            assert time.time() - stopped < 10, "a server process still holds the port after SIGTERM"
-            time.sleep(0.2)
+        _stops_on_sigterm(proc, port)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=30)
-        log.close()
+
+
+def test_claims_serve_bounds_requests(tfidf_package, tmp_path):
+    port = _free_port()
+    env = dict(_env(), CLAIMS_SERVE_MAX_BYTES="4000", CLAIMS_SERVE_MAX_UNITS="3", CLAIMS_SERVE_MAX_CHARS="500")
+    proc = _start([sys.executable, "-m", "claims.cli", "serve", "--model", str(tfidf_package["package"]),
+                   "--port", str(port)], port, tmp_path / "serve.log", env)
+    url = f"http://127.0.0.1:{port}/invocations"
+    try:
+        status, body = _post(url, _split([["a", TEXTS[4]]]))
+        assert status == 200 and json.loads(body)["predictions"][0]["id"] == "a", body
+        status, body = _post(url, _split([["a", "x" * 5000]]))
+        assert status == 413 and json.loads(body)["error_code"] == "REQUEST_TOO_LARGE", (status, body)
+        status, body = _post(url, _split([[str(i), "The army withdrew."] for i in range(4)]))
+        assert status == 400 and "at most 3" in json.loads(body)["message"], (status, body)
+        status, body = _post(url, _split([["a", "y" * 600]]))
+        assert status == 400 and "more than 500 characters" in json.loads(body)["message"], (status, body)
+        status, _ = _post(url, _split([["a", TEXTS[4]]]))
+        assert status == 200  # still serving
+        _stops_on_sigterm(proc, port)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
 
 
 def _port_is_free(port: int) -> bool:

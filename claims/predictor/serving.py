@@ -2,7 +2,24 @@
 
 from __future__ import annotations
 
+import os
+
 import mlflow.pyfunc
+
+# Work per request is bounded by the number of units and their length, so a request that outlives
+# the server's timeout cannot keep a worker busy for long. Both apply under `mlflow models serve`
+# and `claims serve` alike; set them in the server's environment.
+MAX_UNITS_ENV = "CLAIMS_SERVE_MAX_UNITS"
+MAX_CHARS_ENV = "CLAIMS_SERVE_MAX_CHARS"
+DEFAULT_MAX_UNITS = 2048
+DEFAULT_MAX_CHARS = 20_000
+
+
+def _limit(name: str, default: int) -> int:
+    try:
+        return max(1, int(os.environ.get(name, default)))
+    except ValueError:
+        return default
 
 
 class ClaimsPyfunc(mlflow.pyfunc.PythonModel):
@@ -23,7 +40,16 @@ class ClaimsPyfunc(mlflow.pyfunc.PythonModel):
         if "text" not in df.columns:
             raise MlflowException(f"input needs a 'text' column; it has {list(df.columns)}",
                                   error_code=INVALID_PARAMETER_VALUE)
+        max_units = _limit(MAX_UNITS_ENV, DEFAULT_MAX_UNITS)
+        if len(df) > max_units:
+            raise MlflowException(f"{len(df)} units in one request; at most {max_units} ({MAX_UNITS_ENV})",
+                                  error_code=INVALID_PARAMETER_VALUE)
         clean = lambda col: ["" if t is None or (isinstance(t, float) and t != t) else str(t) for t in df[col]]  # noqa: E731
+        max_chars = _limit(MAX_CHARS_ENV, DEFAULT_MAX_CHARS)
+        too_long = [i for i, t in enumerate(clean("text")) if len(t) > max_chars]
+        if too_long:
+            raise MlflowException(f"unit {too_long[0]} has more than {max_chars} characters ({MAX_CHARS_ENV})",
+                                  error_code=INVALID_PARAMETER_VALUE)
         contexts = clean("context") if "context" in df.columns else None
         out = pd.DataFrame(self.predictor.labelled_rows(self.predictor.predict(clean("text"), contexts)), index=df.index)
         if "id" in df.columns:
