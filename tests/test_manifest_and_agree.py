@@ -87,6 +87,27 @@ def test_validate_flags_a_test_article_annotated_as_training_data(tmp_path, monk
     assert any("appears in training data" in str(p) and SEED_DOC in str(p) for p in report.problems)
 
 
+def _with_split(manifest, doc_id: str, split: str):
+    fake = [a.__class__(**{**a.__dict__, "split": split}) if a.id == doc_id else a for a in manifest.articles]
+    return manifest.__class__(manifest.path, manifest.countries, manifest.styles, manifest.roots, fake, manifest.floors)
+
+
+def test_pending_articles_need_no_labels_but_must_not_have_any(monkeypatch, schema):
+    from claims.corpus import validate as v
+
+    manifest = load_manifest()
+    written = next(a.id for a in manifest.articles if a.split == "train")
+    everything = v.default_paths()
+    monkeypatch.setattr(v, "default_paths", lambda: [p for p in everything if p.stem != written])
+    pending = _with_split(manifest, written, "pending")
+    assert v.validate(schema, manifest=pending).ok  # written, not yet annotated: fine
+    assert not v.validate(schema, manifest=manifest).ok  # listed as train without labels: an error
+
+    monkeypatch.setattr(v, "default_paths", lambda: everything)
+    report = v.validate(schema, manifest=pending)
+    assert any("still listed as pending" in str(p) and written in str(p) for p in report.problems)
+
+
 # --- agreement ------------------------------------------------------------------------------------
 
 def _two_sets(tmp_path):
