@@ -20,9 +20,9 @@ from claims.training.config import load_config
 from claims.training.evaluation import metrics, thresholds
 from claims.training.evaluation.metrics import headline_names
 from claims.models.families.base import build
-from claims.util import atomic
 from claims.util.paths import ROOT
 from claims.util.seeding import set_seed
+from sections import write_section
 
 START, END = "<!-- learning-curve:start -->", "<!-- learning-curve:end -->"
 
@@ -73,13 +73,7 @@ def main(config: Path = typer.Option(ROOT / "configs" / "tfidf_context.yaml"),
             cells.append(f"{v.mean():.3f}" + (f" ({v.min():.3f}-{v.max():.3f})" if len(v) > 1 else ""))
         lines.append(f"| {sel[0]['articles']} ({frac:.0%}) | {round(np.mean([r['units'] for r in sel]))} | " + " | ".join(cells) + " |")
     lines.append(END)
-    block = "\n".join(lines) + "\n"
-    text = out.read_text() if out.exists() else ""
-    if START in text and END in text:
-        text = text[:text.index(START)] + block + text[text.index(END) + len(END) + 1:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    atomic.write_text(out, text)
+    write_section(out, START, END, "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import re
 import socket
 import subprocess
 import sys
@@ -28,8 +27,8 @@ import typer
 
 from claims.corpus.annotations import read_all
 from claims.predictor.predictor import Predictor
-from claims.util import atomic
 from claims.util.paths import ANNOTATIONS_DIR, ROOT
+from sections import write_section
 
 START, END = "<!-- load-test:start -->", "<!-- load-test:end -->"
 TASKS = ("claim_type", "attribution", "withdrawal")
@@ -152,12 +151,8 @@ def main(
                       "sending it. (The 413 answer itself is asserted in tests/test_serve_and_spark.py with a "
                       "body small enough to be sent whole.)"]
     lines.append(END)
-    block = "\n".join(lines) + "\n"
-    previous = out.read_text() if out.exists() else ""
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END) + r"\n?", flags=re.S)
-    text = pattern.sub(lambda _: block, previous) if pattern.search(previous) else previous.rstrip("\n") + "\n\n" + block
-    atomic.write_text(out, text)
-    typer.echo(block)
+    write_section(out, START, END, "\n".join(lines))
+    typer.echo("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from claims.util import atomic
 from claims.corpus.annotations import read_all
 from claims.util.paths import ANNOTATIONS_DIR, MODELS_DIR, ROOT
 from claims.predictor.predictor import Predictor
@@ -155,13 +154,7 @@ def main(models: Path = typer.Option(MODELS_DIR), n: int = typer.Option(5000, "-
                       f"{large:,.0f} MB for 100,000 ({t_large:.0f} s): ratio {large / small:.3f}."]
         print(f"peak RSS 10k {small:,.0f} MB, 100k {large:,.0f} MB, ratio {large / small:.3f}", flush=True)
     if write:
-        section = "\n".join([START, "## Prediction speed", "", *lines, END])
-        text = RESULTS.read_text() if RESULTS.exists() else "# Results\n"
-        if START in text:
-            text = text[:text.index(START)] + section + text[text.index(END) + len(END):]
-        else:
-            text = text.rstrip("\n") + "\n\n" + section + "\n"
-        atomic.write_text(RESULTS, text)
+        write_section(RESULTS, START, END, "\n".join([START, "## Prediction speed", "", *lines, END]))
 
 
 if __name__ == "__main__":

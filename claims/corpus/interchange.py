@@ -206,7 +206,7 @@ def from_prodigy(path: Path, schema: Schema) -> list[Record]:
                 _shape(meta[key], kind, path, lineno, f"meta.{key}")
         if eg.get("answer", "accept") != "accept":
             continue  # rejected or ignored in Prodigy: the unit stays as it was
-        accepted = set(eg.get("accept") or [])
+        accepted = set(accept)
         unknown_tasks = sorted({o.split(":", 1)[0] for o in accepted} - {t.name for t in schema.tasks})
         if unknown_tasks:
             raise InputError(Problem(path, lineno, "accept", f"unknown task(s) {unknown_tasks}"))
@@ -254,10 +254,10 @@ def merge_into(records: list[Record], annotations_dir: Path, schema: Schema, sou
     by_doc: dict[str, list[Record]] = defaultdict(list)
     problems: list[Problem] = []
     raw_cache: dict[str, str | None] = {}
-    for n, rec in enumerate(records):
+    for rec in records:
         rec.labels = annotations.normalise_labels(rec.labels, schema)
-        if rec.path is None and source is not None:
-            rec.path, rec.line = source, rec.line or None
+        if rec.path is None:
+            rec.path = source
         problems += check_text(rec, raw_cache)
         by_doc[rec.doc_id].append(rec)
     for doc_id, new in by_doc.items():

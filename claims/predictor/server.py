@@ -37,10 +37,10 @@ def build_app(package: Path, max_bytes: int):
         async def __call__(self, scope, receive, send):
             if scope["type"] != "http":
                 return await self.inner(scope, receive, send)
+            too_large = _error(413, "REQUEST_TOO_LARGE", f"body over {max_bytes} bytes ({MAX_BYTES_ENV})")
             declared = dict(scope.get("headers") or []).get(b"content-length")
             if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
-                return await _error(413, "REQUEST_TOO_LARGE", f"body over {max_bytes} bytes ({MAX_BYTES_ENV})")(
-                    scope, receive, send)
+                return await too_large(scope, receive, send)
             seen = 0
 
             async def counted():
@@ -54,8 +54,7 @@ def build_app(package: Path, max_bytes: int):
             try:
                 return await self.inner(scope, counted, send)
             except _TooLarge:
-                return await _error(413, "REQUEST_TOO_LARGE", f"body over {max_bytes} bytes ({MAX_BYTES_ENV})")(
-                    scope, receive, send)
+                return await too_large(scope, receive, send)
 
     return BodyLimit(app)
 

@@ -45,13 +45,14 @@ class ClaimsPyfunc(mlflow.pyfunc.PythonModel):
             raise MlflowException(f"{len(df)} units in one request; at most {max_units} ({MAX_UNITS_ENV})",
                                   error_code=INVALID_PARAMETER_VALUE)
         clean = lambda col: ["" if t is None or (isinstance(t, float) and t != t) else str(t) for t in df[col]]  # noqa: E731
+        texts = clean("text")
         max_chars = _limit(MAX_CHARS_ENV, DEFAULT_MAX_CHARS)
-        too_long = [i for i, t in enumerate(clean("text")) if len(t) > max_chars]
+        too_long = [i for i, t in enumerate(texts) if len(t) > max_chars]
         if too_long:
             raise MlflowException(f"unit {too_long[0]} has more than {max_chars} characters ({MAX_CHARS_ENV})",
                                   error_code=INVALID_PARAMETER_VALUE)
         contexts = clean("context") if "context" in df.columns else None
-        out = pd.DataFrame(self.predictor.labelled_rows(self.predictor.predict(clean("text"), contexts)), index=df.index)
+        out = pd.DataFrame(self.predictor.labelled_rows(self.predictor.predict(texts, contexts)), index=df.index)
         if "id" in df.columns:
             out.insert(0, "id", df["id"])
         return out
