@@ -17,7 +17,7 @@ import yaml
 
 from claims.util import atomic
 from claims.util.names import check_name
-from claims.util.paths import MODELS_DIR, ROOT
+from claims.util.paths import CODE_DIR, MODELS_DIR
 
 RUNTIME_PACKAGES = ("numpy", "pandas", "scikit-learn", "scipy", "skops", "torch", "transformers", "tokenizers",
                     "safetensors", "onnxruntime", "pysbd", "pyyaml", "pydantic", "mlflow")
@@ -44,7 +44,7 @@ def signature():
 
 
 def _code_copy(dest: Path) -> Path:
-    shutil.copytree(ROOT / "claims", dest / "claims", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(CODE_DIR, dest / "claims", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     return dest / "claims"
 
 
@@ -71,7 +71,7 @@ def package_model_folder(model_dir: Path, name: str, out_dir: Path = MODELS_DIR,
         with atomic.atomic_dir(target) as build:
             mlflow.pyfunc.save_model(
                 path=str(build),
-                python_model=str(ROOT / "claims" / "predictor" / "serving_entry.py"),
+                python_model=str(CODE_DIR / "predictor" / "serving_entry.py"),
                 artifacts={"model": str(stage)},
                 code_paths=[str(code)],
                 signature=signature(),

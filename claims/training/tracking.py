@@ -33,6 +33,8 @@ def open_store(uri: str) -> None:
     db = _sqlite_path(uri)
     if db is not None and not db.parent.is_dir():
         raise InputError(Problem("tracking store", None, uri, f"folder {db.parent} does not exist"))
+    if db is not None and db.is_file():
+        relocate_store(db)
     try:
         mlflow.set_tracking_uri(uri)
         MlflowClient(uri).search_experiments(max_results=1)
@@ -50,6 +52,55 @@ def experiment_id(name: str, uri: str) -> str:
     db = _sqlite_path(uri)
     location = (db.parent / "mlartifacts" / name).resolve().as_uri() if db is not None else None
     return mlflow.create_experiment(name, artifact_location=location)
+
+
+# Folders beside a sqlite store that hold its artifacts: ours (mlartifacts/) and MLflow's default
+# experiment's (mlruns/).
+_ARTIFACT_FOLDERS = ("mlartifacts", "mlruns")
+# Every column in which MLflow 3 stores an absolute artifact location.
+_LOCATION_COLUMNS = (("experiments", "artifact_location"), ("runs", "artifact_uri"),
+                     ("logged_models", "artifact_location"))
+
+
+def _store_folder(location: str) -> str | None:
+    """The folder a local artifact location was laid out beside, e.g. /a/b for file:///a/b/mlartifacts/x."""
+    path = location[len("file://"):] if location.startswith("file://") else location
+    if not path.startswith("/"):
+        return None
+    for folder in _ARTIFACT_FOLDERS:
+        head, sep, _ = path.partition(f"/{folder}/")
+        if sep:
+            return head
+    return None
+
+
+def relocate_store(db: Path) -> list[str]:
+    """Point a copied store's artifact locations at the artifacts beside it; returns the old folders.
+
+    MLflow stores artifact locations as absolute paths, so a copied project would go on reading and
+    writing the original's artifacts. The store and its artifacts travel together (artifacts/ beside
+    mlflow.db), so every local location laid out beside another folder is moved to this one, in one
+    transaction.
+    """
+    import sqlite3
+    from contextlib import closing
+
+    here = str(db.resolve().parent)
+    with closing(sqlite3.connect(db)) as con, con:
+        tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "experiments" not in tables:
+            return []  # a store MLflow has not laid out yet
+        old = {folder for (loc,) in con.execute("SELECT artifact_location FROM experiments")
+               if loc and (folder := _store_folder(loc)) not in (None, here)}
+        for folder in old:
+            for table, column in _LOCATION_COLUMNS:
+                if table not in tables:
+                    continue
+                for prefix in (f"file://{folder}/", f"{folder}/"):
+                    con.execute(f"UPDATE {table} SET {column} = ? || substr({column}, ?) "
+                                f"WHERE substr({column}, 1, ?) = ?",
+                                (prefix.replace(folder, here, 1), len(prefix) + 1, len(prefix), prefix))
+    return sorted(old)
 
 
 def git_state() -> dict[str, str]:
