@@ -96,6 +96,12 @@ def tfidf_package(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def ensemble_package(tmp_path_factory):
+    """A real packaged ensemble (n-grams, frozen embeddings, rule cues), trained on the shrunk config."""
+    return _packaged(tmp_path_factory, "ensemble", "data.max_units_per_doc=30")
+
+
+@pytest.fixture(scope="session")
 def finetune_package(tmp_path_factory):
     """A real packaged finetune model (one epoch on little data) with its ONNX int8 runtime."""
     return _packaged(tmp_path_factory, "finetune", "eval.tune_thresholds=false", "train.max_length=32")

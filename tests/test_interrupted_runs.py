@@ -42,7 +42,10 @@ def test_sigterm_marks_the_running_run_failed(store, tmp_path):
             "--quiet", "--no-package", "--set", "train.epochs=200", "--set", "data.max_articles=3",
             "--set", "data.max_units_per_doc=10", "--set", "eval.tune_thresholds=false", "--set", "eval.max_folds=1",
             "--set", "eval.test_annotations=[]", "--set", "train.max_length=16"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1", "TMPDIR": str(tmp)})
     client = MlflowClient(store)
     deadline = time.time() + 120
     running = []
@@ -59,3 +62,4 @@ def test_sigterm_marks_the_running_run_failed(store, tmp_path):
     assert proc.wait(timeout=60) == 143
     statuses = {r.info.status for e in client.search_experiments() for r in client.search_runs([e.experiment_id])}
     assert statuses == {"FAILED"}
+    assert not list(tmp.iterdir())  # temporary folders are removed while unwinding

@@ -1,0 +1,33 @@
+"""A unit gets the same labels whatever it is predicted with: alone, in a batch of 64, in another
+order, or over REST (the pyfunc calls the same Predictor.predict)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from claims.predictor.predictor import Predictor
+from claims.training import loop
+from claims.training.config import load_config
+from claims.util.paths import CONFIGS_DIR
+
+
+def _units(n: int = 96) -> tuple[list[str], list[str]]:
+    """Whole articles from the end of the training data, which the shrunk packages did not see."""
+    data = loop.load_data(load_config(CONFIGS_DIR / "tfidf_linear.yaml"))
+    return list(data.texts[-n:]), list(data.contexts[-n:])
+
+
+@pytest.mark.parametrize("package", ["tfidf_package", "ensemble_package"])
+def test_labels_do_not_depend_on_batch_size_or_order(package, request):
+    predictor = Predictor.load(request.getfixturevalue(package)["package"])
+    texts, contexts = _units()
+    whole = predictor.predict(texts, contexts)
+    alone = np.vstack([predictor.predict([t], [c]).decisions for t, c in zip(texts, contexts)])
+    order = np.random.default_rng(0).permutation(len(texts))
+    shuffled = np.zeros_like(whole.decisions)
+    for start in range(0, len(texts), 64):
+        idx = order[start:start + 64]
+        shuffled[idx] = predictor.predict([texts[i] for i in idx], [contexts[i] for i in idx]).decisions
+    assert (alone == whole.decisions).all() and (shuffled == whole.decisions).all()
+    assert whole.decisions.any()  # something was predicted, so equality says something
