@@ -4,7 +4,7 @@ with the seeds), scored on the sealed test split. Does annotating more still pay
 Thresholds come from a grouped inner split of each training subset, never from the test split.
 Articles are drawn at random (seeded) per repeat; the table reports the mean and range.
 
-    python bench/learning_curve.py [--config configs/tfidf_context.yaml] [--repeats 3]
+    python bench/learning_curve.py [--config configs/ensemble.yaml] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -19,12 +19,20 @@ from claims.training import loop
 from claims.training.config import load_config
 from claims.training.evaluation import metrics, thresholds
 from claims.training.evaluation.metrics import headline_names
+from claims.corpus.augment import Augmenting
 from claims.models.families.base import build
 from claims.util.paths import ROOT
 from claims.util.seeding import set_seed
 from sections import write_section
 
 START, END = "<!-- learning-curve:start -->", "<!-- learning-curve:end -->"
+
+
+def _model(cfg, data):
+    """The config's model as training builds it: with its swap augmentation, if it has one."""
+    model = build(cfg.model, cfg.train, data.schema)
+    aug = cfg.data.augment
+    return Augmenting(model, data.gazetteer, aug.copies, cfg.train.seed, aug.actors, aug.places) if aug.enabled else model
 
 
 def run(config: Path, fractions: list[float], repeats: int) -> tuple[list[dict], str, int]:
@@ -43,7 +51,7 @@ def run(config: Path, fractions: list[float], repeats: int) -> tuple[list[dict],
             idx = np.array([i for i, (d, s) in enumerate(zip(data.docs, data.splits)) if s != "train" or d in keep])
             sub = data.subset(idx)
             set_seed(cfg.train.seed)
-            make = lambda: build(cfg.model, cfg.train, data.schema)  # noqa: E731
+            make = lambda: _model(cfg, data)  # noqa: E731
             thr = thresholds.inner_thresholds(make, sub.texts, sub.y, np.asarray(sub.docs), space,
                                               cfg.eval.inner_folds, cfg.eval.default_threshold, sub.contexts)
             model = make().fit(sub.texts, sub.y, sub.contexts)
@@ -55,7 +63,7 @@ def run(config: Path, fractions: list[float], repeats: int) -> tuple[list[dict],
     return rows, cfg.name, len(test.texts)
 
 
-def main(config: Path = typer.Option(ROOT / "configs" / "tfidf_context.yaml"),
+def main(config: Path = typer.Option(ROOT / "configs" / "ensemble.yaml"),
          repeats: int = typer.Option(3, min=1), out: Path = typer.Option(ROOT / "bench" / "RESULTS.md")) -> None:
     fractions = [0.25, 0.5, 1.0]
     rows, name, n_test = run(config, fractions, repeats)

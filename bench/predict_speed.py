@@ -2,7 +2,7 @@
 
     python bench/predict_speed.py [--models models] [--sentences 5000]
 
-- sentences per second for every packaged family in models/ (5,000 seed sentences, repeated and shuffled);
+- sentences per second for every packaged family in models/ (5,000 training sentences, repeated and shuffled; median of 3 passes);
 - the fine-tuned predictor (its packaged runtime) against transformers.pipeline("text-classification")
   on the same encoder weights at the pipeline's defaults, and against its own fp32 torch path;
 - how often the optimised runtime's label decisions agree with fp32;
@@ -30,6 +30,7 @@ import typer
 from claims.corpus.annotations import read_all
 from claims.util.paths import ANNOTATIONS_DIR, MODELS_DIR, ROOT
 from claims.predictor.predictor import Predictor
+from sections import write_section
 
 START, END = "<!-- speed:start -->", "<!-- speed:end -->"
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -43,12 +44,16 @@ def sentences(n: int, seed: int = 0) -> list[str]:
     return out
 
 
-def rate(fn, texts: list[str], batch: int = 256) -> float:
+def rate(fn, texts: list[str], batch: int = 256, repeats: int = 3) -> float:
+    """Sentences per second, the median of `repeats` passes over `texts`."""
     fn(texts[:batch])  # warm-up: first call pays for lazy initialisation
-    t = time.perf_counter()
-    for i in range(0, len(texts), batch):
-        fn(texts[i:i + batch])
-    return len(texts) / (time.perf_counter() - t)
+    rates = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for i in range(0, len(texts), batch):
+            fn(texts[i:i + batch])
+        rates.append(len(texts) / (time.perf_counter() - t))
+    return statistics.median(rates)
 
 
 def pipeline_rate(pkg: Path, texts: list[str]) -> float:
@@ -115,8 +120,8 @@ def main(models: Path = typer.Option(MODELS_DIR), n: int = typer.Option(5000, "-
          write: bool = typer.Option(True, help="Update the speed section of bench/RESULTS.md.")) -> None:
     texts = sentences(n)
     packages = sorted(p for p in models.iterdir() if (p / "MLmodel").exists() and p.name != "default")
-    lines = [f"Measured by `python bench/predict_speed.py` on {n} seed sentences (repeated, shuffled), "
-             f"{len(os.sched_getaffinity(0))} CPU cores, batches of 256, one run.", "",
+    lines = [f"Measured by `python bench/predict_speed.py` on {n} training sentences (repeated, shuffled), "
+             f"{len(os.sched_getaffinity(0))} CPU cores, batches of 256, median of 3 passes, model load excluded.", "",
              "| package | family | runtime | sentences/s | cold start (s) |", "|---|---|---|---|---|"]
     finetune = None
     for pkg in packages:

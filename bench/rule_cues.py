@@ -20,7 +20,7 @@ import yaml
 
 from claims.training import loop
 from claims.training.config import load_config
-from claims.util.paths import CONFIGS_DIR, resolve
+from claims.util.paths import CONFIGS_DIR, ROOT
 
 
 def _prf(fired: np.ndarray, gold: np.ndarray) -> tuple[float, float, float]:
@@ -33,6 +33,9 @@ def _prf(fired: np.ndarray, gold: np.ndarray) -> tuple[float, float, float]:
 def audit(cue_file: Path, texts: list[str], docs: np.ndarray, y: np.ndarray, columns: list[str],
           verbose: bool = True, examples: int = 0, ids: list[str] | None = None) -> dict[str, tuple[float, float, float, float]]:
     cues = yaml.safe_load(cue_file.read_text(encoding="utf-8"))["cues"]
+    unknown = sorted(set(cues) - set(columns))
+    if unknown:  # as rules.v1 refuses them: a misspelt column would audit as "no cues"
+        raise SystemExit(f"{cue_file}: unknown column(s) {unknown}; expected {columns}")
     out = {}
     for j, column in enumerate(columns):
         gold = y[:, j].astype(bool)
@@ -58,7 +61,7 @@ def audit(cue_file: Path, texts: list[str], docs: np.ndarray, y: np.ndarray, col
     return out
 
 
-def main(cue_file: Path = typer.Argument(Path("labels/rules.yaml")),
+def main(cue_file: Path = typer.Argument(ROOT / "labels" / "rules.yaml"),
          compare: Optional[Path] = typer.Option(None, help="Another cue file: print both side by side."),
          config: Path = typer.Option(CONFIGS_DIR / "rules.yaml", help="Whose training data to read."),
          examples: int = typer.Option(0, help="Show up to N missed and N false units per column.")) -> None:
@@ -67,11 +70,11 @@ def main(cue_file: Path = typer.Argument(Path("labels/rules.yaml")),
     columns = data.space.column_names
     docs = np.asarray(data.docs)
     print(f"{len(data.texts)} units in {len(set(data.docs))} articles (training data only)")
-    new = audit(resolve(cue_file), list(data.texts), docs, data.y, columns, verbose=compare is None,
+    new = audit(cue_file, list(data.texts), docs, data.y, columns, verbose=compare is None,
                 examples=examples, ids=list(data.ids))
     if compare is None:
         return
-    old = audit(resolve(compare), list(data.texts), docs, data.y, columns, verbose=False)
+    old = audit(compare, list(data.texts), docs, data.y, columns, verbose=False)
     print(f"\n| column | base rate | {compare} P / R / F1 | {cue_file} P / R / F1 |\n|---|---|---|---|")
     for c in columns:
         print(f"| {c} | {new[c][0]:.3f} | " + " / ".join(f"{v:.3f}" for v in old[c][1:]) + " | "

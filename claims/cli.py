@@ -93,6 +93,8 @@ def validate(
         problems.extend(e.problems)
     if problems:
         raise InputError(problems)
+    for line in suggestion_agreement(report.records):
+        err.print(line)
     if manifest is None:
         err.print(f"{len(report.records)} annotated units in {len({r.doc_id for r in report.records})} articles: valid")
         return
@@ -104,6 +106,23 @@ def validate(
             err.print(f"[yellow]floor missed[/yellow] {line}")
         if strict:
             raise typer.Exit(1)
+
+
+def suggestion_agreement(records) -> list[str]:
+    """One line per model whose suggestions were annotated (`claims suggest`, then `claims import`):
+    how many units the annotators accepted unchanged."""
+    counts: dict[str, dict[str, int]] = {}
+    for rec in records:
+        model, outcome = rec.meta.get("suggested_by"), rec.meta.get("suggestion")
+        if model and outcome:
+            counts.setdefault(model, {}).setdefault(outcome, 0)
+            counts[model][outcome] += 1
+    lines = []
+    for model, c in sorted(counts.items()):
+        n = sum(c.values())
+        lines.append(f"suggestions of {model}: {c.get('accepted', 0)} of {n} units accepted unchanged "
+                     f"({c.get('accepted', 0) / n:.0%}), {c.get('corrected', 0)} corrected")
+    return lines
 
 
 def _print_split_tables(stats, manifest, schema, missed) -> None:
@@ -382,6 +401,34 @@ def predict(
         err.print(f"{stats.units} units ({stats.empty} empty) -> {output} [runtime {predictor.runtime}]")
         if summary:
             err.print(f"summary of {len(stats.summary)} article(s) -> {summary_path(output)}")
+
+
+@app.command()
+@reports_input_errors
+def suggest(
+    files: Annotated[list[Path], typer.Argument(help=".txt articles (segmented as `claims segment` does) or .jsonl unit files.")],
+    model: Annotated[Path, typer.Option("--model", help="A packaged model folder, e.g. models/default.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Label Studio .json or Prodigy .jsonl; written only when complete.")],
+    fmt: Annotated[interchange.Format, typer.Option("--format")] = "label-studio",
+    budget: Annotated[Optional[int], typer.Option(min=1, help="Whole articles, best first, until at least this many units.")] = None,
+    strategy: Annotated[Literal["uncertainty", "random"], typer.Option(help="Article order: most uncertain first, or a seeded shuffle.")] = "uncertainty",
+    seed: Annotated[int, typer.Option(help="Seed of the random strategy.")] = 0,
+    schema_path: SchemaOpt = SCHEMA_PATH,
+) -> None:
+    """Annotation tasks with a package's labels as pre-annotations, articles ranked by the model's
+    uncertainty (or shuffled) and cut to a unit budget; `claims import` then records per unit whether
+    the annotator accepted or corrected the suggestion.
+
+    Example: claims suggest --model models/default articles/new/*.txt --budget 200 -o tasks.json
+    """
+    from claims.predictor.suggest import check_inputs, suggest as make_suggestions, write_tasks
+
+    check_inputs(files, output)  # before the model loads: a refused call costs nothing
+    schema = load_schema(schema_path)
+    result = make_suggestions(files, model, schema, strategy=strategy, budget=budget, seed=seed)
+    write_tasks(result, schema, fmt, output)
+    err.print(f"{len(result.records)} of {result.total_units} units in {len(result.articles)} of "
+              f"{result.total_articles} article(s), by {result.strategy}, suggested by {result.model_version} -> {output}")
 
 
 @app.command()

@@ -1,5 +1,6 @@
-"""A unit gets the same labels whatever it is predicted with: alone, in a batch of 64, in another
-order, or over REST (the pyfunc calls the same Predictor.predict)."""
+"""A unit gets the same labels whatever it is predicted with: alone, in a batch of 64, or in another
+order. (The REST servers call this same Predictor.predict; bench/load_test.py checks that their
+answers equal in-process prediction.)"""
 
 from __future__ import annotations
 

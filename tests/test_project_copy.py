@@ -48,11 +48,15 @@ def _log_one_run(folder: Path) -> tuple[str, str]:
     return uri, run.info.run_id
 
 
-def test_a_copied_store_uses_the_artifacts_beside_it(tmp_path):
-    original = tmp_path / "original"
+def test_a_copied_store_uses_the_artifacts_beside_it(tmp_path, monkeypatch):
+    # Created from the folder above the project (MLflow's default experiment then lives there), and
+    # in folders whose names need escaping in a file URI.
+    monkeypatch.chdir(tmp_path)
+    original = tmp_path / "my original ü"
     original.mkdir()
     _, run_id = _log_one_run(original)
-    copy = tmp_path / "copy"
+    assert tracking.relocate_store(original / "mlflow.db") == []  # a store in place is left alone
+    copy = tmp_path / "the copy"
     shutil.copytree(original, copy)
 
     uri = f"sqlite:///{copy / 'mlflow.db'}"

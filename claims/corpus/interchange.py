@@ -3,6 +3,12 @@
 Both tools see one unit per task. Our record (id, offsets, source, meta) travels in the task's
 data or meta, so an export followed by an import reproduces the annotation files exactly.
 Which tasks a unit was annotated for travels too: "not annotated" must not come back as "no".
+
+Tasks may carry a model's labels as pre-annotations (`claims suggest`): Label Studio `predictions`
+(with `model_version` and `score`), Prodigy pre-accepted options (with `meta.score`,
+`meta.suggested_by` and `meta.suggested`). Reading back an annotated unit from such a task records
+in its `meta` which model suggested it (`suggested_by`) and whether the annotator's labels equal the
+suggestion (`suggestion`: `accepted`) or not (`corrected`).
 """
 
 from __future__ import annotations
@@ -72,7 +78,29 @@ def _ls_result(schema: Schema, labels: dict[str, Any]) -> list[dict]:
     ]
 
 
-def to_label_studio(records: list[Record], schema: Schema, predictions: dict[str, dict] | None = None) -> list[dict]:
+DEFAULT_MODEL_VERSION = "conflict-claims"
+ACCEPTED, CORRECTED = "accepted", "corrected"
+
+
+def _with_provenance(meta: dict[str, Any], labels: dict[str, Any],
+                     suggested: tuple[str, dict[str, Any]] | None) -> dict[str, Any]:
+    """An annotated unit's meta: provenance from this task's suggestion, and none carried over from an
+    earlier round (a unit relabelled from a plain export is no longer the model's)."""
+    meta = {k: v for k, v in meta.items() if k not in ("suggested_by", "suggestion")}
+    return {**meta, **_provenance(labels, suggested[1], suggested[0])} if suggested else meta
+
+
+def _provenance(labels: dict[str, Any], predicted: dict[str, Any], model_version: str) -> dict[str, str]:
+    """`meta` entries for a unit annotated from a suggestion: accepted when every predicted task's
+    answer equals the prediction (an unanswered task counts as a correction)."""
+    same = all(labels.get(task) == value for task, value in predicted.items())
+    return {"suggested_by": model_version, "suggestion": ACCEPTED if same else CORRECTED}
+
+
+def to_label_studio(records: list[Record], schema: Schema, predictions: dict[str, dict] | None = None, *,
+                    model_version: str = DEFAULT_MODEL_VERSION, scores: dict[str, float] | None = None) -> list[dict]:
+    """One task per unit; `predictions` (unit id -> labels) become pre-annotations from `model_version`,
+    with `scores[id]` (the model's confidence) where given."""
     tasks = []
     for rec in records:
         data = {"text": rec.text, **{k: getattr(rec, k) for k in _TEXT_KEYS}, "meta": rec.meta,
@@ -81,7 +109,10 @@ def to_label_studio(records: list[Record], schema: Schema, predictions: dict[str
         if data["annotated_tasks"]:
             item["annotations"] = [{"result": _ls_result(schema, rec.labels)}]
         if predictions and rec.id in predictions:
-            item["predictions"] = [{"model_version": "conflict-claims", "result": _ls_result(schema, predictions[rec.id])}]
+            prediction: dict[str, Any] = {"model_version": model_version, "result": _ls_result(schema, predictions[rec.id])}
+            if scores and rec.id in scores:
+                prediction["score"] = scores[rec.id]
+            item["predictions"] = [prediction]
         tasks.append(item)
     return tasks
 
@@ -133,6 +164,7 @@ def from_label_studio(path: Path, schema: Schema) -> list[Record]:
             for stamp in ("updated_at", "created_at"):
                 if a.get(stamp) is not None and not isinstance(a[stamp], str):
                     raise InputError(Problem(path, None, f"[{n}].annotations[{k}].{stamp}", "expected a string"))
+        suggested = _ls_prediction(item.get("predictions"), schema, path, n)
         # The newest completed annotation wins; a task with none keeps whatever it had before.
         latest = max(annotated, key=lambda a: a.get("updated_at") or a.get("created_at") or "", default=None)
         labels: dict[str, Any] = {t.name: None for t in schema.tasks}
@@ -154,9 +186,45 @@ def from_label_studio(path: Path, schema: Schema) -> list[Record]:
             if "completed_by" in latest:
                 meta = {**meta, "annotator": f"label-studio user {latest['completed_by']}", "tool": "label-studio",
                         "annotated_at": latest.get("updated_at") or latest.get("created_at")}
+            if any(v is not None for v in labels.values()):
+                meta = _with_provenance(meta, labels, suggested)
         records.append(Record(id=data["id"], doc_id=data["doc_id"], text=data["text"], start=data["start"],
                               end=data["end"], labels=labels, source=data.get("source"), meta=meta))
     return records
+
+
+def _ls_prediction(predictions: Any, schema: Schema, path: Path, n: int) -> tuple[str, dict[str, Any]] | None:
+    """(model_version, labels) of a task's latest prediction, or None when it carries none.
+
+    Entries that are not objects (some Label Studio exports list prediction ids) are skipped."""
+    entries = [p for p in _shape(predictions or [], list, path, None, f"[{n}].predictions") if isinstance(p, dict)]
+    if not entries:
+        return None
+    k = len(entries) - 1
+    where = f"[{n}].predictions[{k}]"
+    latest = entries[-1]
+    results = _shape(latest.get("result", []), list, path, None, where + ".result")
+    version = latest.get("model_version")
+    if version is not None and not isinstance(version, str):
+        raise InputError(Problem(path, None, where + ".model_version", "expected a string"))
+    chosen: dict[str, list[str]] = {}
+    for j, r in enumerate(results):
+        _shape(r, dict, path, None, f"{where}.result[{j}]")
+        if r.get("type") != "choices":
+            continue
+        choices = _shape(r.get("value"), dict, path, None, f"{where}.result[{j}].value").get("choices", [])
+        if not isinstance(r.get("from_name"), str) or not isinstance(choices, list) \
+                or not all(isinstance(c, str) for c in choices):
+            raise InputError(Problem(path, None, f"{where}.result[{j}]", "expected from_name and a list of choices"))
+        if r["from_name"] not in schema.by_name:
+            return None  # a prediction for another schema (or another backend's control): no provenance
+        chosen[r["from_name"]] = choices
+    try:
+        labels = {task.name: _from_choices(task, chosen[task.name], (path, None, f"{where}.{task.name}"))
+                  for task in schema.tasks if task.name in chosen}
+    except InputError:  # a label the schema no longer has: the annotation still counts, without provenance
+        return None
+    return version or DEFAULT_MODEL_VERSION, labels
 
 
 # ---------------------------------------------------------------- Prodigy
@@ -165,8 +233,12 @@ def _option_id(task: Task, label: str) -> str:
     return f"{task.name}:{label}"
 
 
-def to_prodigy(records: list[Record], schema: Schema, predictions: dict[str, dict] | None = None) -> list[dict]:
-    """Prodigy `choice` tasks: one option per task label, accepted options are the labels."""
+def to_prodigy(records: list[Record], schema: Schema, predictions: dict[str, dict] | None = None, *,
+               model_version: str = DEFAULT_MODEL_VERSION, scores: dict[str, float] | None = None) -> list[dict]:
+    """Prodigy `choice` tasks: one option per task label, accepted options are the labels.
+
+    With `predictions` (unit id -> labels), a unit's predicted labels are its pre-accepted options, and
+    its meta names the model (`suggested_by`), the prediction (`suggested`) and `score` where given."""
     options = [{"id": _option_id(t, label), "text": f"{t.name}: {label}"}
                for t in schema.tasks for label in (["yes"] if t.type == "binary" else t.label_names)]
     lines = []
@@ -179,6 +251,12 @@ def to_prodigy(records: list[Record], schema: Schema, predictions: dict[str, dic
                 accept += [_option_id(task, c) for c in _choices(task, value) if not (task.type == "binary" and c == "no")]
         meta = {**{k: getattr(rec, k) for k in _TEXT_KEYS}, "record_meta": rec.meta,
                 "annotated_tasks": [t.name for t in schema.tasks if rec.labels.get(t.name) is not None]}
+        if predictions and rec.id in predictions:
+            meta["suggested_by"] = model_version
+            meta["suggested"] = {t.name: predictions[rec.id][t.name] for t in schema.tasks
+                                 if predictions[rec.id].get(t.name) is not None}
+            if scores and rec.id in scores:
+                meta["score"] = scores[rec.id]
         lines.append({"text": rec.text, "options": options, "accept": accept, "answer": "accept", "meta": meta})
     return lines
 
@@ -201,9 +279,11 @@ def from_prodigy(path: Path, schema: Schema) -> list[Record]:
         accept = _shape(eg.get("accept") or [], list, path, lineno, "accept")
         if not all(isinstance(o, str) for o in accept):
             raise InputError(Problem(path, lineno, "accept", "expected a list of option ids"))
-        for key, kind in (("record_meta", dict), ("annotated_tasks", list)):
+        for key, kind in (("record_meta", dict), ("annotated_tasks", list), ("suggested", dict)):
             if meta.get(key) is not None:
                 _shape(meta[key], kind, path, lineno, f"meta.{key}")
+        if meta.get("suggested_by") is not None and not isinstance(meta["suggested_by"], str):
+            raise InputError(Problem(path, lineno, "meta.suggested_by", "expected a string"))
         if eg.get("answer", "accept") != "accept":
             continue  # rejected or ignored in Prodigy: the unit stays as it was
         accepted = set(accept)
@@ -223,20 +303,37 @@ def from_prodigy(path: Path, schema: Schema) -> list[Record]:
         if "_timestamp" in eg:
             record_meta.update({"annotator": f"prodigy session {eg.get('_session_id', '?')}", "tool": "prodigy",
                                 "annotated_at": eg["_timestamp"]})
+        if any(v is not None for v in labels.values()):
+            suggested = _prodigy_suggestion(meta.get("suggested"), schema, path, lineno)
+            record_meta = _with_provenance(record_meta, labels, suggested and (
+                meta.get("suggested_by") or DEFAULT_MODEL_VERSION, suggested))
         records.append(Record(id=meta["id"], doc_id=meta["doc_id"], text=eg["text"], start=meta["start"],
                               end=meta["end"], labels=labels, source=meta.get("source"), meta=record_meta))
     return records
 
 
+def _prodigy_suggestion(suggested: Any, schema: Schema, path: Path, lineno: int) -> dict[str, Any] | None:
+    """The predicted labels carried in `meta.suggested`, normalised; None when there are none or they
+    do not fit the schema (the annotation still counts, without provenance)."""
+    if not isinstance(suggested, dict):
+        return None
+    probe = Record(id="", doc_id="", text="", start=0, end=0, labels=suggested, path=path, line=lineno)
+    if annotations.check_labels(probe, schema, require_all=False):
+        return None
+    return annotations.normalise_labels(suggested, schema)
+
+
 # ---------------------------------------------------------------- files
 
 def export(records: list[Record], schema: Schema, fmt: Format, out: Path,
-           predictions: dict[str, dict] | None = None) -> None:
+           predictions: dict[str, dict] | None = None, *, model_version: str = DEFAULT_MODEL_VERSION,
+           scores: dict[str, float] | None = None) -> None:
     if fmt == "label-studio":
-        atomic.write_text(out, json.dumps(to_label_studio(records, schema, predictions), ensure_ascii=False, indent=1))
+        tasks = to_label_studio(records, schema, predictions, model_version=model_version, scores=scores)
+        atomic.write_text(out, json.dumps(tasks, ensure_ascii=False, indent=1))
         atomic.write_text(out.with_suffix(".config.xml"), label_studio_config(schema))
     else:
-        items = to_prodigy(records, schema, predictions)
+        items = to_prodigy(records, schema, predictions, model_version=model_version, scores=scores)
         atomic.write_text(out, "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in items))
 
 

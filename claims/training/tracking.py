@@ -33,9 +33,9 @@ def open_store(uri: str) -> None:
     db = _sqlite_path(uri)
     if db is not None and not db.parent.is_dir():
         raise InputError(Problem("tracking store", None, uri, f"folder {db.parent} does not exist"))
-    if db is not None and db.is_file():
-        relocate_store(db)
     try:
+        if db is not None and db.is_file():
+            relocate_store(db)
         mlflow.set_tracking_uri(uri)
         MlflowClient(uri).search_experiments(max_results=1)
     except Exception as e:  # MLflow raises many types for a store it cannot open
@@ -50,56 +50,54 @@ def experiment_id(name: str, uri: str) -> str:
     if exp is not None:
         return exp.experiment_id
     db = _sqlite_path(uri)
-    location = (db.parent / "mlartifacts" / name).resolve().as_uri() if db is not None else None
+    location = (db.parent / ARTIFACTS_FOLDER / name).resolve().as_uri() if db is not None else None
     return mlflow.create_experiment(name, artifact_location=location)
 
 
-# Folders beside a sqlite store that hold its artifacts: ours (mlartifacts/) and MLflow's default
-# experiment's (mlruns/).
-_ARTIFACT_FOLDERS = ("mlartifacts", "mlruns")
+# Our experiments keep their artifacts in mlartifacts/ beside the sqlite store (`experiment_id`).
+ARTIFACTS_FOLDER = "mlartifacts"
 # Every column in which MLflow 3 stores an absolute artifact location.
 _LOCATION_COLUMNS = (("experiments", "artifact_location"), ("runs", "artifact_uri"),
                      ("logged_models", "artifact_location"))
 
 
-def _store_folder(location: str) -> str | None:
-    """The folder a local artifact location was laid out beside, e.g. /a/b for file:///a/b/mlartifacts/x."""
-    path = location[len("file://"):] if location.startswith("file://") else location
-    if not path.startswith("/"):
+def _artifacts_prefix(location: str) -> tuple[str, Path] | None:
+    """For a location laid out by `experiment_id` (file:///a/b/mlartifacts/x): the stored prefix up to
+    and including "mlartifacts/", and the folder it sits in (/a/b); None for any other location."""
+    from urllib.parse import unquote, urlparse
+
+    marker = f"/{ARTIFACTS_FOLDER}/"
+    if not location.startswith("file://") or marker not in location:
         return None
-    for folder in _ARTIFACT_FOLDERS:
-        head, sep, _ = path.partition(f"/{folder}/")
-        if sep:
-            return head
-    return None
+    prefix = location[:location.index(marker) + len(marker)]
+    folder = unquote(urlparse(prefix).path)[:-len(marker)]
+    return (prefix, Path(folder)) if folder else None
 
 
 def relocate_store(db: Path) -> list[str]:
-    """Point a copied store's artifact locations at the artifacts beside it; returns the old folders.
+    """Point a copied store's artifact locations at the artifacts beside it; returns the old prefixes.
 
     MLflow stores artifact locations as absolute paths, so a copied project would go on reading and
-    writing the original's artifacts. The store and its artifacts travel together (artifacts/ beside
-    mlflow.db), so every local location laid out beside another folder is moved to this one, in one
-    transaction.
+    writing the original's artifacts. Our experiments keep theirs in mlartifacts/ beside the store,
+    so every location under another folder's mlartifacts/ is moved to this one's, in one
+    transaction. Other locations (MLflow's default experiment, a server's) are left alone.
     """
     import sqlite3
     from contextlib import closing
 
-    here = str(db.resolve().parent)
+    here = db.resolve().parent
+    new_prefix = (here / ARTIFACTS_FOLDER).as_uri() + "/"
     with closing(sqlite3.connect(db)) as con, con:
         tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if "experiments" not in tables:
             return []  # a store MLflow has not laid out yet
-        old = {folder for (loc,) in con.execute("SELECT artifact_location FROM experiments")
-               if loc and (folder := _store_folder(loc)) not in (None, here)}
-        for folder in old:
+        old = {found[0] for (loc,) in con.execute("SELECT artifact_location FROM experiments")
+               if loc and (found := _artifacts_prefix(loc)) is not None and found[1] != here}
+        for prefix in old:
             for table, column in _LOCATION_COLUMNS:
-                if table not in tables:
-                    continue
-                for prefix in (f"file://{folder}/", f"{folder}/"):
-                    con.execute(f"UPDATE {table} SET {column} = ? || substr({column}, ?) "
-                                f"WHERE substr({column}, 1, ?) = ?",
-                                (prefix.replace(folder, here, 1), len(prefix) + 1, len(prefix), prefix))
+                if table in tables:
+                    con.execute(f"UPDATE {table} SET {column} = ? || substr({column}, ?) WHERE substr({column}, 1, ?) = ?",
+                                (new_prefix, len(prefix) + 1, len(prefix), prefix))
     return sorted(old)
 
 
