@@ -305,8 +305,16 @@ def compare(
     experiment: Annotated[str, typer.Option(help="MLflow experiment.")] = "conflict-claims",
     tracking_uri: Annotated[Optional[str], typer.Option(help="MLflow store (default: sqlite:///mlflow.db).")] = None,
     schema_path: SchemaOpt = SCHEMA_PATH,
+    sort: Annotated[Optional[str], typer.Option(help="Sort by this column instead of the score, e.g. "
+                                                     "d.attribution.macro_f1 or seconds.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON (every column), not a table.")] = False,
 ) -> None:
-    """One row per config: its latest finished run's headline metrics, best first."""
+    """One row per config: its latest finished run's headline metrics, best first.
+
+    Example: claims compare --sort b.withdrawal.f1
+    """
+    import json
+
     from claims.training import tracking
     from claims.training.compare import latest_runs
 
@@ -316,6 +324,15 @@ def compare(
     if runs.empty:
         err.print(f"no finished runs in experiment {experiment!r} at {uri}")
         raise typer.Exit(1)
+    if sort is not None:
+        if sort not in runs.columns:
+            raise fail("--sort", f"unknown column {sort!r}; one of {', '.join(map(str, runs.columns))}")
+        runs = runs.sort_values(sort, ascending=sort in ("config", "family", "seconds"),
+                                kind="stable").reset_index(drop=True)
+    if as_json:
+        out.print_json(json.dumps([{k: (None if v != v else v) for k, v in row.items()}
+                                   for row in runs.to_dict("records")]))
+        return
     from claims.training.evaluation.metrics import headline_names
     from claims.corpus.labelspace import LabelSpace
 

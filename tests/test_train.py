@@ -138,6 +138,13 @@ def test_cli_trains_packages_checks_several_configs_and_compare_ranks_them(store
     lines = [line for line in result.output.splitlines() if "majority" in line or "tfidf_linear" in line]
     assert len(lines) == 2 and "tfidf_linear" in lines[0]  # best first
     assert "behaviour" in result.output and "score" in result.output
+    result = runner.invoke(app, ["compare", "--tracking-uri", store, "--json", "--sort", "seconds"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert {r["config"] for r in rows} == {"majority", "tfidf_linear"}
+    assert [r["seconds"] for r in rows] == sorted(r["seconds"] for r in rows) and "score" in rows[0]
+    result = runner.invoke(app, ["compare", "--tracking-uri", store, "--sort", "nonsense"])
+    assert result.exit_code == 1 and "unknown column 'nonsense'" in result.output
     result = runner.invoke(app, ["package", "best", "--name", "default", "--tracking-uri", store,
                                  "--models-dir", str(tmp_path / "models")])
     assert result.exit_code == 0, result.output
