@@ -145,6 +145,16 @@ def test_cli_trains_packages_checks_several_configs_and_compare_ranks_them(store
     assert [r["seconds"] for r in rows] == sorted(r["seconds"] for r in rows) and "score" in rows[0]
     result = runner.invoke(app, ["compare", "--tracking-uri", store, "--sort", "nonsense"])
     assert result.exit_code == 1 and "unknown column 'nonsense'" in result.output
+    # The MLflow UI: a model-development experiment, and on each parent run the score that picks the
+    # default (as `claims compare` computes it) and a description.
+    client = MlflowClient(store)
+    exp = client.get_experiment_by_name("conflict-claims")
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    by_config = {r["config"]: r for r in rows}
+    for run in client.search_runs([exp.experiment_id], "tags.`claims.role` = 'parent'"):
+        row = by_config[run.data.tags["claims.config"]]
+        assert abs(run.data.metrics["score"] - row["score"]) < 1e-9
+        assert "score (chooses the default)" in run.data.tags["mlflow.note.content"]
     result = runner.invoke(app, ["package", "best", "--name", "default", "--tracking-uri", store,
                                  "--models-dir", str(tmp_path / "models")])
     assert result.exit_code == 0, result.output

@@ -47,13 +47,17 @@ def experiment_id(name: str, uri: str) -> str:
     import mlflow
 
     exp = mlflow.get_experiment_by_name(name)
-    if exp is not None:
-        return exp.experiment_id
-    db = _sqlite_path(uri)
-    location = (db.parent / ARTIFACTS_FOLDER / name).resolve().as_uri() if db is not None else None
-    return mlflow.create_experiment(name, artifact_location=location)
+    if exp is None:
+        db = _sqlite_path(uri)
+        location = (db.parent / ARTIFACTS_FOLDER / name).resolve().as_uri() if db is not None else None
+        exp = mlflow.get_experiment(mlflow.create_experiment(name, artifact_location=location))
+    if exp.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
+        # The UI opens a model-development experiment on its runs table, not on the LLM traces page.
+        mlflow.MlflowClient(uri).set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+    return exp.experiment_id
 
 
+EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
 # Our experiments keep their artifacts in mlartifacts/ beside the sqlite store (`experiment_id`).
 ARTIFACTS_FOLDER = "mlartifacts"
 # Every column in which MLflow 3 stores an absolute artifact location.
