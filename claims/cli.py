@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
@@ -19,7 +21,12 @@ from claims.corpus.schema import load_schema
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 err = Console(stderr=True)
-out = Console(width=160)  # tables stay readable when piped to a file or CI log
+
+
+def out() -> Console:
+    """Standard output for tables, sized when a command prints: to the terminal (or $COLUMNS), and
+    to 160 columns when piped to a file or a CI log, where there is no terminal to measure."""
+    return Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)
 
 
 def reports_input_errors(fn):
@@ -45,6 +52,18 @@ def reports_input_errors(fn):
 
 SchemaOpt = Annotated[Path, typer.Option("--schema", help="Label schema YAML.")]
 
+@app.callback()
+def quiet_libraries() -> None:
+    """Library chatter says nothing to a user of this command line: MLflow's INFO log lines (store
+    migrations, input-example validation) are hidden; its warnings and errors still come through."""
+    # MLflow sets its loggers' level from MLFLOW_LOGGING_LEVEL when it is imported, which is after
+    # this runs; a user's own setting wins.
+    import logging
+
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
 
 @app.command()
 @reports_input_errors
@@ -52,7 +71,10 @@ def segment(
     files: Annotated[list[Path], typer.Argument(help="Raw article text files.", exists=True, dir_okay=False)],
     output: Annotated[Path, typer.Option("-o", "--output", help="Units as JSONL.")],
 ) -> None:
-    """Split raw articles into sentence units with exact character offsets."""
+    """Split raw articles into sentence units with exact character offsets.
+
+    Example: claims segment articles/new/report.txt -o units.jsonl
+    """
     from claims.util import atomic
     from claims.corpus.segment import segment_file
 
@@ -149,10 +171,10 @@ def _print_split_tables(stats, manifest, schema, missed) -> None:
             got = stats[floors.split].hard_negatives.get(task.name, 0)
             table.add_row(f"{task.name}/hard negatives", *[str(stats[sp].hard_negatives.get(task.name, 0)) for sp in splits],
                           f"{need}" if got >= need else f"[red]{need} missed[/red]")
-    out.print(table)
+    out().print(table)
     for split in splits:
         if stats[split].articles:
-            out.print(f"{split}: countries " + ", ".join(f"{c} {n}" for c, n in stats[split].countries.most_common())
+            out().print(f"{split}: countries " + ", ".join(f"{c} {n}" for c, n in stats[split].countries.most_common())
                       + "; styles " + ", ".join(f"{c} {n}" for c, n in stats[split].styles.most_common()))
 
 
@@ -197,7 +219,7 @@ def agree(
         kappa = result.task_kappa(task.name)
         table.add_row(task.name, "[b]macro[/b]" if task.type != "binary" else "[b]positive class[/b]",
                       f"[b]{result.task_f1(task.name):.3f}[/b]", "n/a" if kappa is None else f"{kappa:.3f}", "", "")
-    out.print(table)
+    out().print(table)
 
 
 @app.command("export")
@@ -208,7 +230,11 @@ def export_cmd(
     files: Annotated[Optional[list[Path]], typer.Argument(help="Annotation or unit files (default: all).")] = None,
     schema_path: SchemaOpt = SCHEMA_PATH,
 ) -> None:
-    """Write units, with their labels, as Label Studio tasks or Prodigy examples."""
+    """Write units, with their labels, as Label Studio tasks or Prodigy examples (unlabelled units from
+    `claims segment` become empty tasks; Label Studio also gets OUTPUT's .config.xml interface).
+
+    Example: claims export units.jsonl --format label-studio -o tasks.json
+    """
     schema = load_schema(schema_path)
     # Unit files from `claims segment` have no labels yet: they export as tasks to annotate.
     records, problems = annotations.read_all(files or sorted(ANNOTATIONS_DIR.glob("*.jsonl")), require_labels=False)
@@ -226,7 +252,10 @@ def import_cmd(
     annotations_dir: Annotated[Path, typer.Option(help="Where annotation files live.")] = ANNOTATIONS_DIR,
     schema_path: SchemaOpt = SCHEMA_PATH,
 ) -> None:
-    """Read an annotation tool's export back into labels/annotations/, one file per article."""
+    """Read an annotation tool's export back into labels/annotations/, one file per article.
+
+    Example: claims import label-studio-export.json --format label-studio
+    """
     schema = load_schema(schema_path)
     records = interchange.import_records(file, schema, fmt)
     written = interchange.merge_into(records, annotations_dir, schema, source=file)
@@ -244,7 +273,10 @@ def train(
     behaviour: Annotated[bool, typer.Option(help="Run the behavioural suite on each package, log it to the run.")] = True,
     models_dir: Annotated[Path, typer.Option(help="Where packages are written.")] = MODELS_DIR,
 ) -> None:
-    """Cross-validate, fit and log each config to MLflow. Everything is checked before training starts."""
+    """Cross-validate, fit and log each config to MLflow. Everything is checked before training starts.
+
+    Example: claims train configs/rules.yaml configs/ensemble.yaml --set eval.folds=3
+    """
     from claims.training import loop
     from claims.training import tracking
     from claims.training.pipeline import train_package_check
@@ -293,7 +325,7 @@ def train(
                  for p, _ in evaluations]
         table.add_row(r.config.name, *cells, f"{o.behaviour.overall:.1%}" if o.behaviour else "-",
                       f"{r.seconds:.0f}", r.run_id)
-    out.print(table)
+    out().print(table)
     for r in (o.result for o in outcomes):
         if r.warnings:
             err.print(f"{r.config.name}: {len(r.warnings)} warning(s), see warnings.txt in run {r.run_id}")
@@ -330,7 +362,7 @@ def compare(
         runs = runs.sort_values(sort, ascending=sort in ("config", "family", "seconds"),
                                 kind="stable").reset_index(drop=True)
     if as_json:
-        out.print_json(json.dumps([{k: (None if v != v else v) for k, v in row.items()}
+        out().print_json(json.dumps([{k: (None if v != v else v) for k, v in row.items()}
                                    for row in runs.to_dict("records")]))
         return
     from claims.training.evaluation.metrics import headline_names
@@ -340,14 +372,28 @@ def compare(
     table = Table(title=f"{experiment} @ {uri}: headline F1 " + " / ".join(n.split(".")[0] for n in names)
                   + "; score = mean of (a), (b) and behaviour")
     groups = [("(a) by article", "a"), ("(b) by country", "b"), ("(d) test split", "d")]
-    for col in ("config", "family", *[g for g, _ in groups], "behaviour", "score", "seconds", "run id"):
+    several = runs["seeds"] > 1
+    if several.any():
+        table.caption = "mean±std over seeds where a config ran several (eval.seeds)"
+    # A narrow terminal gets one task per line in each cell and loses the family and run id columns.
+    narrow = out().width < 150
+    joiner = "\n" if narrow else " / "
+    shown = ["config", *([] if narrow else ["family"]), *[g for g, _ in groups], "behaviour", "score", "seconds",
+             *([] if narrow else ["run id"])]
+    for col in shown:
         table.add_column(col, no_wrap=True)
     cell = lambda v: "-" if v != v else f"{v:.3f}"  # noqa: E731 - NaN prints as '-'
-    for row in runs.to_dict("records"):
-        table.add_row(row["config"], row["family"],
-                      *[" / ".join(cell(row[f"{short}.{n}"]) for n in names) for _, short in groups],
-                      cell(row["behaviour"]), cell(row["score"]), f"{row['seconds']:.0f}", row["run_id"][:12])
-    out.print(table)
+
+    def spread(row, key, with_std):
+        std = row.get(f"{key}_std", float("nan"))
+        return cell(row[key]) + (f"±{std:.3f}" if with_std and std == std else "")
+
+    for (_, row), many in zip(runs.iterrows(), several):
+        values = {"config": row["config"], "family": row["family"], "behaviour": cell(row["behaviour"]),
+                  "score": cell(row["score"]), "seconds": f"{row['seconds']:.0f}", "run id": row["run_id"][:12],
+                  **{title: joiner.join(spread(row, f"{short}.{n}", many) for n in names) for title, short in groups}}
+        table.add_row(*[values[c] for c in shown])
+    out().print(table)
 
 
 @app.command("package")
@@ -361,7 +407,10 @@ def package_cmd(
     tracking_uri: Annotated[Optional[str], typer.Option(help="MLflow store (default: sqlite:///mlflow.db).")] = None,
     models_dir: Annotated[Path, typer.Option(help="Where packages are written.")] = MODELS_DIR,
 ) -> None:
-    """Package a run's final model as an MLflow pyfunc folder (no pickle), logged back to the run."""
+    """Package a run's final model as an MLflow pyfunc folder (no pickle), logged back to the run.
+
+    Example: claims package best --name default
+    """
     from claims.training import tracking
     from claims.training.compare import latest_runs
     from claims.predictor.package import package_run
@@ -386,17 +435,20 @@ def package_cmd(
 @app.command()
 @reports_input_errors
 def predict(
-    inputs: Annotated[list[str], typer.Argument(help=".txt articles, .jsonl (text, id), .csv (text), or - for stdin.")],
+    inputs: Annotated[list[str], typer.Argument(help=".txt articles, .jsonl (text, id), .csv or .parquet (a text column), or - for stdin; other fields pass through.")],
     model: Annotated[Path, typer.Option("--model", help="A packaged model folder, e.g. models/default.")],
     output: Annotated[Path, typer.Option("-o", "--output", help=".jsonl, .csv or .parquet; written only when complete.")],
     lines: Annotated[bool, typer.Option("--lines", help="Text inputs: one unit per line, no segmentation.")] = False,
-    summary: Annotated[bool, typer.Option("--summary", help="Also write OUTPUT.summary.jsonl, one row per article.")] = False,
+    summary: Annotated[bool, typer.Option("--summary", help="Also write OUTPUT.summary.jsonl (e.g. out.csv.summary.jsonl), one row per article.")] = False,
     errors: Annotated[Literal["strict", "replace"], typer.Option("--errors", help="Invalid UTF-8: fail or replace.")] = "strict",
     batch_size: Annotated[int, typer.Option(min=1)] = 256,
     runtime: Annotated[Literal["auto", "fp32", "onnx-int8"], typer.Option(help="auto: the package's choice.")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
-    """Predict labels and probabilities for every unit, streaming batch by batch."""
+    """Predict labels and probabilities for every unit, streaming batch by batch.
+
+    Example: claims predict --model models/default article.txt feed.parquet -o out.jsonl --summary
+    """
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from claims.predictor.batch import check_paths, predict_to_file, summary_path
@@ -456,7 +508,10 @@ def serve(
     port: Annotated[int, typer.Option(help="Port.")] = 5001,
     max_bytes: Annotated[Optional[int], typer.Option(help="Largest request body (default: CLAIMS_SERVE_MAX_BYTES or 8 MiB).")] = None,
 ) -> None:
-    """REST server for a package: MLflow's scoring app, bounded in body size, units and unit length."""
+    """REST server for a package: MLflow's scoring app, bounded in body size, units and unit length.
+
+    Example: claims serve --model models/default --port 5001
+    """
     from claims.predictor.predictor import ModelFolderError, resolve_model_folder
     from claims.predictor.server import serve as run_server
 
@@ -476,11 +531,16 @@ def predict_spark(
     dest: Annotated[str, typer.Argument(help="Parquet folder for the predictions.")],
     model: Annotated[Path, typer.Option("--model")] = Path("models/default"),
     master: Annotated[str, typer.Option(help="Spark master: local[*] here, or your cluster's.")] = "local[*]",
+    partitions: Annotated[Optional[int], typer.Option(min=1, help="Spread the rows over this many tasks "
+                                                                  "(default: Spark's parallelism, a core each locally).")] = None,
 ) -> None:
-    """Distributed batch inference with Spark (needs the [spark] extra): mlflow.pyfunc.spark_udf."""
+    """Distributed batch inference with Spark (needs the [spark] extra): mlflow.pyfunc.spark_udf.
+
+    Example: claims predict-spark feed.parquet predictions/ --model models/default --partitions 8
+    """
     from claims.predictor.spark import predict_parquet
 
-    n = predict_parquet(model, source, dest, master)
+    n = predict_parquet(model, source, dest, master, partitions=partitions)
     err.print(f"{n} rows -> {dest}")
 
 
@@ -494,7 +554,10 @@ def check(
     log: Annotated[bool, typer.Option(help="Log the rates to the model's MLflow run.")] = True,
     tracking_uri: Annotated[Optional[str], typer.Option(help="MLflow store (default: sqlite:///mlflow.db).")] = None,
 ) -> None:
-    """Behavioural tests (CheckList-style templates) on a packaged model: pass rate per test and label."""
+    """Behavioural tests (CheckList-style templates) on a packaged model: pass rate per test and label.
+
+    Example: claims check --model models/default --min-pass 0.75
+    """
     from claims.training.behaviour import SUITE_DIR, check_package
     from claims.corpus.gazetteer import load_gazetteer
     from claims.predictor.predictor import ModelFolderError
@@ -510,8 +573,8 @@ def check(
         table.add_column("pass rate", justify="right")
         for name, rate in rates.items():
             table.add_row(name, f"{rate:.0%}", style=None if rate >= max(min_label, 0.75) else "red")
-        out.print(table)
-    out.print(f"overall pass rate: {report.overall:.1%} ({model})")
+        out().print(table)
+    out().print(f"overall pass rate: {report.overall:.1%} ({model})")
     if log:
         _log_behaviour(model, report, tracking_uri)
     low = {k: v for k, v in report.per_label.items() if v < min_label}

@@ -95,3 +95,4 @@ def test_metrics_match_hand_counts(schema):
     agg = metrics.aggregate([m, {**m, "withdrawal.f1": 0.0}])
     assert agg["withdrawal.f1"] == pytest.approx(1 / 3)
     assert agg["withdrawal.f1_std"] == pytest.approx(1 / 3)
+    assert "withdrawal.f1_std" not in metrics.aggregate([m])  # one seed has no spread to report

@@ -93,3 +93,27 @@ def test_cli_import_of_a_bad_label_exits_non_zero_with_one_line(tmp_path, schema
     assert r.exit_code != 0
     assert "withdrawal" in r.output and "maybe" in r.output
     assert list(target.iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt", ["label-studio", "prodigy"])
+def test_tasks_from_another_schema_version_are_refused_and_nothing_is_written(tmp_path, schema, fmt):
+    target = tmp_path / "annotations"
+    target.mkdir()
+    original = SEED_FILE.read_bytes()
+    (target / SEED_FILE.name).write_bytes(original)
+    recs, _ = annotations.read_file(SEED_FILE)
+    if fmt == "label-studio":
+        tasks = interchange.to_label_studio(recs, schema)
+        assert tasks[0]["data"]["schema_version"] == schema.version
+        tasks[3]["data"]["schema_version"] = schema.version + 1
+        path = tmp_path / "old.json"
+        path.write_text(json.dumps(tasks))
+    else:
+        lines = interchange.to_prodigy(recs, schema)
+        lines[3]["meta"]["schema_version"] = schema.version + 1
+        path = tmp_path / "old.jsonl"
+        path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    result = runner.invoke(app, ["import", str(path), "--format", fmt, "--annotations-dir", str(target)])
+    assert result.exit_code == 1 and "schema_version" in result.output
+    assert f"schema version {schema.version + 1}" in result.output and "re-export" in result.output
+    assert (target / SEED_FILE.name).read_bytes() == original

@@ -83,10 +83,67 @@ def test_summary_has_one_row_per_article(tfidf_package, tmp_path):
     out = tmp_path / "out.jsonl"
     r = _predict(tfidf_package["package"], SEED, SEEDS_DIR / "004_d1f2d348642eda18.txt", "-o", out, "--summary")
     assert r.exit_code == 0, r.output
-    summary = _jsonl(tmp_path / "out.summary.jsonl")
+    summary = _jsonl(tmp_path / "out.jsonl.summary.jsonl")
     assert [s["doc_id"] for s in summary] == ["000_6d991916dd06222c", "004_d1f2d348642eda18"]
     assert {"any_withdrawal", "claims_by_source", "units"} <= summary[0].keys()
     assert summary[0]["units"] == len(segment_file(SEED))
+    # the same predictions as CSV get their own summary: neither overwrites the other
+    assert _predict(tfidf_package["package"], SEED, "-o", tmp_path / "out.csv", "--summary").exit_code == 0
+    assert len(_jsonl(tmp_path / "out.csv.summary.jsonl")) == 1
+    assert len(_jsonl(tmp_path / "out.jsonl.summary.jsonl")) == 2
+
+
+def test_parquet_input_and_other_columns_pass_through(tfidf_package, tmp_path):
+    import pyarrow as pa
+
+    src = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"text": ["JNIM claimed the attack.", None, "The army withdrew from Boni."],
+                             "url": ["a", "b", "c"], "score_in": [1.5, 2.5, None],
+                             "claim_type": ["old", "old", "old"]}), src)
+    for out in (tmp_path / "out.parquet", tmp_path / "out.jsonl", tmp_path / "out.csv"):
+        r = _predict(tfidf_package["package"], src, "-o", out)
+        assert r.exit_code == 0, r.output
+    rows = pq.read_table(tmp_path / "out.parquet").to_pylist()
+    assert [row["url"] for row in rows] == ["a", "b", "c"] and rows[2]["score_in"] is None
+    assert [row["id"] for row in rows] == ["in:0", "in:1", "in:2"] and rows[1]["text"] == ""
+    # a prediction column wins over an input column of the same name
+    assert all(isinstance(row["claim_type"], list) for row in rows)
+    assert [row["url"] for row in _jsonl(tmp_path / "out.jsonl")] == ["a", "b", "c"]
+    assert [row["url"] for row in csv.DictReader(open(tmp_path / "out.csv"))] == ["a", "b", "c"]
+    # CSV and JSONL inputs keep their other fields too
+    jsrc = tmp_path / "in.jsonl"
+    jsrc.write_text(json.dumps({"text": "Residents said the soldiers left.", "meta": {"feed": 7}}) + "\n")
+    assert _predict(tfidf_package["package"], jsrc, "-o", tmp_path / "j.jsonl").exit_code == 0
+    assert _jsonl(tmp_path / "j.jsonl")[0]["meta"] == {"feed": 7}
+
+
+def test_bad_parquet_input_is_one_clear_error(tfidf_package, tmp_path):
+    import pyarrow as pa
+
+    out = tmp_path / "o.jsonl"
+    no_text = tmp_path / "no_text.parquet"
+    pq.write_table(pa.table({"body": ["x"]}), no_text)
+    r = _predict(tfidf_package["package"], no_text, "-o", out)
+    assert r.exit_code == 1 and "no_text.parquet [text]" in r.output and "['body']" in r.output
+    numbers = tmp_path / "numbers.parquet"
+    pq.write_table(pa.table({"text": [1, 2]}), numbers)
+    r = _predict(tfidf_package["package"], numbers, "-o", out)
+    assert r.exit_code == 1 and "not strings" in r.output
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"PAR1 not really")
+    r = _predict(tfidf_package["package"], broken, "-o", out)
+    assert r.exit_code == 1 and "not a readable parquet file" in r.output
+    assert not out.exists()
+
+
+def test_csv_output_refuses_fields_the_first_row_lacked(tfidf_package, tmp_path):
+    src = tmp_path / "mixed.jsonl"
+    src.write_text(json.dumps({"text": "One."}) + "\n" + json.dumps({"text": "Two.", "extra": 1}) + "\n")
+    out = tmp_path / "o.csv"
+    out.write_text("previous\n")
+    r = _predict(tfidf_package["package"], src, "-o", out)
+    assert r.exit_code == 1 and "[extra]" in r.output and ".jsonl" in r.output
+    assert out.read_text() == "previous\n"
 
 
 def test_invalid_utf8_names_file_and_line_and_leaves_output_untouched(tfidf_package, tmp_path):

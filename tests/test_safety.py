@@ -103,6 +103,22 @@ def test_a_truncated_package_part_is_one_clear_error(tfidf_package, tmp_path):
         Predictor.load(pkg)
 
 
+@pytest.mark.parametrize("content", ['{"not": "a list"}', '[{"army": "3"}]', "[]", "\u00ff not json"])
+def test_a_bad_vocabulary_sidecar_is_one_clear_error(tfidf_package, tmp_path, content):
+    """Vocabularies live in plain JSON beside the skops file; a malformed one names the file."""
+    import shutil
+
+    from claims.predictor.predictor import ModelFolderError, Predictor
+
+    pkg = tmp_path / "pkg"
+    shutil.copytree(tfidf_package["package"], pkg)
+    sidecar = pkg / "artifacts" / "model" / "ngrams.skops.vocab.json"
+    assert sidecar.exists() and b"army" not in (pkg / "artifacts" / "model" / "ngrams.skops").read_bytes()
+    sidecar.write_text(content)
+    with pytest.raises(ModelFolderError, match="ngrams.skops.vocab.json"):
+        Predictor.load(pkg)
+
+
 def test_a_folder_as_input_is_one_clear_error(tmp_path):
     result = runner.invoke(app, ["predict", "--model", "models/x", str(tmp_path), "-o", str(tmp_path / "o.jsonl")])
     assert result.exit_code == 1 and "is a folder" in result.output and "Traceback" not in result.output

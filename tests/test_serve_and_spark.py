@@ -146,20 +146,25 @@ def _port_is_free(port: int) -> bool:
             return False
 
 
-def test_spark_udf_matches_in_process_predictor(tfidf_package, tmp_path):
+def test_spark_udf_matches_in_process_predictor(tfidf_package, tmp_path, monkeypatch):
     pytest.importorskip("pyspark")
     from claims.predictor.spark import predict_parquet, session
 
+    # Fewer units per pyfunc call than rows per partition: the UDF's Arrow batches must be cut to fit.
+    monkeypatch.setenv("CLAIMS_SERVE_MAX_UNITS", "40")
+
     texts = (TEXTS * 2)[:300]
     src = tmp_path / "in.parquet"
-    pd.DataFrame({"id": [f"r{i}" for i in range(len(texts))], "text": texts}).to_parquet(src)
+    pd.DataFrame({"id": [f"r{i}" for i in range(len(texts))], "text": texts, "feed": range(len(texts))}).to_parquet(src)
     spark = session("local[2]")
     try:
-        n = predict_parquet(tfidf_package["package"], str(src), str(tmp_path / "out"), spark=spark)
-        got = spark.read.parquet(str(tmp_path / "out")).toPandas().set_index("id").loc[[f"r{i}" for i in range(len(texts))]]
+        n = predict_parquet(tfidf_package["package"], str(src), str(tmp_path / "out"), spark=spark, partitions=3)
+        got = spark.read.parquet(str(tmp_path / "out")).toPandas()
     finally:
         spark.stop()
     assert n == len(texts)
+    # spread over three tasks, written back in input order, other columns passed through
+    assert list(got["id"]) == [f"r{i}" for i in range(len(texts))] and list(got["feed"]) == list(range(len(texts)))
     predictor = Predictor.load(tfidf_package["package"])
     expected = pd.DataFrame(predictor.labelled_rows(predictor.predict(texts)))
     for col in ("claim_type", "attribution"):

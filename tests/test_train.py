@@ -38,8 +38,10 @@ def test_parent_run_has_params_metrics_tags_and_dataset(tfidf_run):
     assert p["model.name"] == "tfidf_linear.v1" and p["eval.max_folds"] == "1" and p["model.C"] == "4.0"
     for key in ("cv.claim_type.casualties.f1", "cv.claim_type.casualties.precision", "cv.claim_type.macro_f1",
                 "cv.claim_type.micro_f1", "cv.claim_type.exact_match", "cv.attribution.macro_f1",
-                "cv.withdrawal.f1", "cv.withdrawal.average_precision", "cv.withdrawal.f1_std", "time.total_seconds"):
+                "cv.withdrawal.f1", "cv.withdrawal.average_precision", "time.total_seconds"):
         assert key in m, key
+    # One seed (a deterministic family): no standard deviations; per-fold figures live in child runs.
+    assert not [k for k in m if k.endswith("_std") or k.startswith("fold.")]
     assert t["claims.family"] == "tfidf_linear.v1" and t["claims.role"] == "parent"
     assert t["claims.tasks"] == "claim_type,attribution,withdrawal"
     assert len(t["claims.data_digest"]) == 16
@@ -155,11 +157,36 @@ def test_cli_trains_packages_checks_several_configs_and_compare_ranks_them(store
         row = by_config[run.data.tags["claims.config"]]
         assert abs(run.data.metrics["score"] - row["score"]) < 1e-9
         assert "score (chooses the default)" in run.data.tags["mlflow.note.content"]
+        # per-template behavioural rates are an artifact, not dozens of metric columns
+        assert "behaviour.pass_rate" in run.data.metrics
+        assert not [k for k in run.data.metrics if k.startswith("behaviour.test.")]
+        details = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/behaviour.json")
+        assert details["per_test"] and abs(details["overall"] - run.data.metrics["behaviour.pass_rate"]) < 1e-12
     result = runner.invoke(app, ["package", "best", "--name", "default", "--tracking-uri", store,
                                  "--models-dir", str(tmp_path / "models")])
     assert result.exit_code == 0, result.output
     assert "best run: tfidf_linear" in result.output
     assert (tmp_path / "models" / "default" / "MLmodel").exists()
+
+
+def test_a_normal_train_prints_progress_and_results_and_nothing_else(store, tmp_path):
+    """Run as a user runs it (a new process, not --quiet): no MLflow INFO lines, no library warnings,
+    no colour codes when the output is not a terminal; the results table on stdout."""
+    import os
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "claims.cli", "train", str(CONFIGS_DIR / "majority.yaml"), "--tracking-uri", store,
+            "--models-dir", str(tmp_path / "models"), "--no-behaviour"]
+    for s in SHRINK:
+        args += ["--set", s]
+    env = {**os.environ, "COLUMNS": "200"}
+    done = subprocess.run(args, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "Headline F1 per task" in done.stdout and "majority" in done.stdout
+    noise = [line for line in done.stderr.splitlines()
+             if " INFO " in line or "Warning" in line or "\x1b[" in line or "color_warning" in line]
+    assert not noise, noise
 
 
 def test_cli_invalid_config_stops_before_training(store, tmp_path):

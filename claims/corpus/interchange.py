@@ -30,6 +30,16 @@ from claims.corpus.validate import check_text
 
 Format = Literal["label-studio", "prodigy"]
 _TEXT_KEYS = ("id", "doc_id", "source", "start", "end")
+# Exported tasks carry the schema version they were made under; importing them under another
+# version is refused, since label names or meanings may have changed in between.
+SCHEMA_VERSION = "schema_version"
+
+
+def _check_version(value: Any, schema: Schema, path: Path, line: int | None, where: str) -> None:
+    if value is not None and value != schema.version:
+        raise InputError(Problem(path, line, where, f"tasks exported under schema version {value!r}, but "
+                                 f"labels/schema.yaml is version {schema.version}: re-export the units with "
+                                 "`claims export` and annotate them under the current schema"))
 
 
 def _choices(task: Task, value: Any) -> list[str]:
@@ -104,7 +114,8 @@ def to_label_studio(records: list[Record], schema: Schema, predictions: dict[str
     tasks = []
     for rec in records:
         data = {"text": rec.text, **{k: getattr(rec, k) for k in _TEXT_KEYS}, "meta": rec.meta,
-                "annotated_tasks": [t.name for t in schema.tasks if rec.labels.get(t.name) is not None]}
+                "annotated_tasks": [t.name for t in schema.tasks if rec.labels.get(t.name) is not None],
+                SCHEMA_VERSION: schema.version}
         item: dict[str, Any] = {"data": data, "annotations": []}
         if data["annotated_tasks"]:
             item["annotations"] = [{"result": _ls_result(schema, rec.labels)}]
@@ -149,6 +160,7 @@ def from_label_studio(path: Path, schema: Schema) -> list[Record]:
         if missing:
             raise InputError(Problem(path, None, where, f"missing {missing}; was this task exported by `claims export`?"))
         _unit_fields(data, path, None, where)
+        _check_version(data.get(SCHEMA_VERSION), schema, path, None, f"{where}.{SCHEMA_VERSION}")
         annotated = _shape(item.get("annotations") or [], list, path, None, f"[{n}].annotations")
         for k, a in enumerate(annotated):
             _shape(a, dict, path, None, f"[{n}].annotations[{k}]")
@@ -250,7 +262,8 @@ def to_prodigy(records: list[Record], schema: Schema, predictions: dict[str, dic
             if value is not None:
                 accept += [_option_id(task, c) for c in _choices(task, value) if not (task.type == "binary" and c == "no")]
         meta = {**{k: getattr(rec, k) for k in _TEXT_KEYS}, "record_meta": rec.meta,
-                "annotated_tasks": [t.name for t in schema.tasks if rec.labels.get(t.name) is not None]}
+                "annotated_tasks": [t.name for t in schema.tasks if rec.labels.get(t.name) is not None],
+                SCHEMA_VERSION: schema.version}
         if predictions and rec.id in predictions:
             meta["suggested_by"] = model_version
             meta["suggested"] = {t.name: predictions[rec.id][t.name] for t in schema.tasks
@@ -276,6 +289,7 @@ def from_prodigy(path: Path, schema: Schema) -> list[Record]:
         if missing or "text" not in eg:
             raise InputError(Problem(path, lineno, "meta", f"missing {missing or ['text']}; was this exported by `claims export`?"))
         _unit_fields({**meta, "text": eg["text"]}, path, lineno, "meta")
+        _check_version(meta.get(SCHEMA_VERSION), schema, path, lineno, f"meta.{SCHEMA_VERSION}")
         accept = _shape(eg.get("accept") or [], list, path, lineno, "accept")
         if not all(isinstance(o, str) for o in accept):
             raise InputError(Problem(path, lineno, "accept", "expected a list of option ids"))

@@ -86,7 +86,8 @@ def predict_to_file(
 
 
 def summary_path(output: Path) -> Path:
-    return output.with_name(output.stem + ".summary.jsonl")
+    """OUT.csv -> OUT.csv.summary.jsonl: predictions to OUT.csv and OUT.jsonl keep separate summaries."""
+    return output.with_name(output.name + ".summary.jsonl")
 
 
 def _update_summary(per_doc: dict, rows: list[dict], predictor: Predictor) -> None:

@@ -1,7 +1,9 @@
-"""Units to predict, read lazily from .txt articles, .jsonl, .csv or stdin.
+"""Units to predict, read lazily from .txt articles, .jsonl, .csv, .parquet or stdin.
 
 A .txt file is segmented exactly as in training (page furniture included); with `lines=True` each
 line is one unit. Bytes are decoded line by line so an invalid byte is reported with its line.
+Table-like inputs (.jsonl, .csv, .parquet) keep their other fields: they are passed through to the
+output, as `mlflow models predict` users expect, except where a prediction column has the same name.
 """
 
 from __future__ import annotations
@@ -49,10 +51,12 @@ def read_units(path: str, lines: bool = False, errors: str = "strict") -> Iterat
         yield from _jsonl(path, errors)
     elif suffix == ".csv":
         yield from _csv(path, errors)
+    elif suffix == ".parquet":
+        yield from _parquet(path)
     elif suffix in (".txt", "") or path == "-":
         yield from _text(path, lines, errors)
     else:
-        raise InputError(Problem(path, None, None, f"unknown input type {suffix!r}: use .txt, .jsonl, .csv or -"))
+        raise InputError(Problem(path, None, None, f"unknown input type {suffix!r}: use .txt, .jsonl, .csv, .parquet or -"))
 
 
 def _text(path: str, lines: bool, errors: str) -> Iterator[Unit]:
@@ -89,11 +93,7 @@ def _jsonl(path: str, errors: str) -> Iterator[Unit]:
             if not isinstance(obj, dict) or not isinstance(obj.get("text"), (str, type(None))) or "text" not in obj:
                 fields = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
                 raise InputError(Problem(path, lineno, "text", f"no 'text' string field; the line has {fields}"))
-            unit = {"id": str(obj.get("id", f"{doc_id}:{index}")), "doc_id": obj.get("doc_id", doc_id),
-                    "index": index, "text": obj["text"] or ""}
-            if isinstance(obj.get(CONTEXT), str):
-                unit[CONTEXT] = obj[CONTEXT]
-            yield unit
+            yield _table_unit(obj, doc_id, index)
             index += 1
 
 
@@ -108,10 +108,48 @@ def _csv(path: str, errors: str) -> Iterator[Unit]:
             if reader.fieldnames is None or "text" not in reader.fieldnames:
                 raise InputError(Problem(path, 1, "text", f"no 'text' column; the file has columns {reader.fieldnames or []}"))
             for index, row in enumerate(reader):
-                yield {"id": row.get("id") or f"{doc_id}:{index}", "doc_id": row.get("doc_id") or doc_id,
-                       "index": index, "text": row["text"] or "", CONTEXT: row.get(CONTEXT) or ""}
+                if None in row:  # more cells than the header names
+                    raise InputError(Problem(path, reader.line_num, None,
+                                             f"{len(row[None])} cell(s) more than the header's {len(reader.fieldnames)}"))
+                yield _table_unit(row, doc_id, index)
         except csv.Error as e:
             raise InputError(Problem(path, reader.line_num, None, f"malformed CSV: {e}")) from None
+
+
+PARQUET_BATCH_ROWS = 4096
+
+
+def _parquet(path: str) -> Iterator[Unit]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    doc_id = Path(path).stem
+    try:
+        pf = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as e:
+        raise InputError(Problem(path, None, None, f"not a readable parquet file: {e}")) from None
+    names = pf.schema_arrow.names
+    if "text" not in names:
+        raise InputError(Problem(path, None, "text", f"no 'text' column; the file has columns {names}"))
+    field = pf.schema_arrow.field("text")
+    if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type) or pa.types.is_null(field.type)):
+        raise InputError(Problem(path, None, "text", f"the 'text' column holds {field.type}, not strings"))
+    index = 0
+    for batch in pf.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+        for row in batch.to_pylist():
+            yield _table_unit(row, doc_id, index)
+            index += 1
+
+
+def _table_unit(row: dict[str, Any], doc_id: str, index: int) -> Unit:
+    """A unit from a JSONL object, CSV row or parquet row: its other fields ride along."""
+    unit: Unit = {k: v for k, v in row.items() if k not in ("text", CONTEXT)}
+    given = lambda key: row.get(key) not in (None, "")  # noqa: E731 - an empty CSV cell is no value
+    unit.update({"id": str(row["id"]) if given("id") else f"{doc_id}:{index}",
+                 "doc_id": str(row["doc_id"]) if given("doc_id") else doc_id, "index": index, "text": row["text"] or ""})
+    if isinstance(row.get(CONTEXT), str):
+        unit[CONTEXT] = row[CONTEXT]
+    return unit
 
 
 def read_all(paths: list[str], lines: bool = False, errors: str = "strict") -> Iterator[Unit]:

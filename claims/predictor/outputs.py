@@ -35,20 +35,26 @@ class _Csv:
         self.writer: csv.DictWriter | None = None
 
     def write(self, rows: list[dict[str, Any]]) -> None:
-        flat = [{k: "|".join(v) if isinstance(v, list) else v for k, v in r.items()} for r in rows]
+        flat = [{k: "|".join(map(str, v)) if isinstance(v, list) else v for k, v in r.items()} for r in rows]
         if self.writer is None and flat:
             self.writer = csv.DictWriter(self.f, fieldnames=list(flat[0]))
             self.writer.writeheader()
         if self.writer:
-            self.writer.writerows(flat)
+            for row in flat:
+                extra = [k for k in row if k not in self.writer.fieldnames]
+                if extra:  # a CSV has one header: a field the first row lacked has no column
+                    raise InputError(Problem(row.get("source") or row.get("doc_id"), None, extra[0],
+                                             f"unit {row.get('id')} has field(s) {extra} that the first unit had not; "
+                                             "write .jsonl, which keeps every field"))
+                self.writer.writerow(row)
 
     def close(self) -> None:
         self.f.close()
 
 
 class _Parquet:
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, path: Path, dest: Path | None = None):
+        self.path, self.dest = path, dest or path
         self.writer = None
 
     def write(self, rows: list[dict[str, Any]]) -> None:
@@ -57,12 +63,21 @@ class _Parquet:
 
         if not rows:
             return
-        if self.writer is None:
-            # The first batch fixes the schema; optional offsets may be null in it.
-            self.schema = pa.Table.from_pylist(rows).schema
-            self.schema = pa.schema([f.with_type(pa.int64()) if pa.types.is_null(f.type) else f for f in self.schema])
-            self.writer = pq.ParquetWriter(self.path, self.schema)
-        self.writer.write_table(pa.Table.from_pylist(rows, schema=self.schema))
+        try:
+            if self.writer is None:
+                # The first batch fixes the schema; optional offsets may be null in it.
+                self.schema = pa.Table.from_pylist(rows).schema
+                self.schema = pa.schema([f.with_type(pa.int64()) if pa.types.is_null(f.type) else f for f in self.schema])
+                self.writer = pq.ParquetWriter(self.path, self.schema)
+            extra = sorted({k for r in rows for k in r} - set(self.schema.names))
+            if extra:
+                raise InputError(Problem(rows[0].get("source") or rows[0].get("doc_id"), None, extra[0],
+                                         f"field(s) {extra} are missing from the first batch's rows; write .jsonl, "
+                                         "which keeps every field"))
+            self.writer.write_table(pa.Table.from_pylist(rows, schema=self.schema))
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+            raise InputError(Problem(self.dest, None, None,
+                                     f"a passed-through field changes type between rows ({e}); write .jsonl")) from None
 
     def close(self) -> None:
         if self.writer is not None:
@@ -84,7 +99,8 @@ def open_output(path: Path) -> Iterator[Any]:
     """A writer whose file appears at `path` only if the block completes."""
     check_output(path)
     with atomic.atomic_path(path) as tmp:
-        writer = {".jsonl": _Jsonl, ".csv": _Csv, ".parquet": _Parquet}[path.suffix.lower()](tmp)
+        suffix = path.suffix.lower()
+        writer = _Parquet(tmp, path) if suffix == ".parquet" else {".jsonl": _Jsonl, ".csv": _Csv}[suffix](tmp)
         try:
             yield writer
         finally:

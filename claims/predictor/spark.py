@@ -31,22 +31,42 @@ def session(master: str = "local[*]"):
     # Executors must run this interpreter (with the project installed), not the system python.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    import warnings
+
     from pyspark.sql import SparkSession
 
-    return (SparkSession.builder.master(master).appName("conflict-claims")
-            .config("spark.ui.enabled", "false").config("spark.sql.execution.arrow.pyspark.enabled", "true")
-            .getOrCreate())
+    # PySpark 4 warns on every pandas 3 check; predictions are checked against in-process ones in tests.
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+    spark = (SparkSession.builder.master(master).appName("conflict-claims")
+             .config("spark.ui.enabled", "false").config("spark.sql.execution.arrow.pyspark.enabled", "true")
+             .getOrCreate())
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
 
 
-def predict_parquet(model: Path, source: str, dest: str, master: str = "local[*]", spark=None) -> int:
-    """Read `source` (a parquet file or folder with a `text` column), write predictions to `dest`."""
+ROW = "_claims_row"  # input order, kept through the repartition
+
+
+def predict_parquet(model: Path, source: str, dest: str, master: str = "local[*]", spark=None,
+                    partitions: int | None = None) -> int:
+    """Read `source` (a parquet file or folder with a `text` column), write predictions to `dest`, rows
+    in input order. The input is spread over `partitions` (default: Spark's default parallelism, one per
+    core locally): a small file is otherwise read as one partition and predicted by one core."""
     import mlflow.pyfunc
     from pyspark.sql import functions as F
 
     from claims.predictor.predictor import Predictor
 
-    space = Predictor.load(model, runtime="fp32").space  # reads the schema only; cheap
+    from claims.predictor.serving import DEFAULT_MAX_UNITS, MAX_UNITS_ENV, env_limit
+
+    space = Predictor.load(model, runtime="fp32").space
     spark = spark or session(master)
+    # The UDF hands the pyfunc one Arrow batch per call, 10,000 rows by default: more than the units
+    # one pyfunc call accepts (the REST bound, CLAIMS_SERVE_MAX_UNITS), so batches are cut to fit.
+    cap = env_limit(MAX_UNITS_ENV, DEFAULT_MAX_UNITS)
+    batch = int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "10000"))
+    if batch <= 0 or batch > cap:
+        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(cap))
     udf = mlflow.pyfunc.spark_udf(spark, model_uri=str(Path(model).resolve()), env_manager="local",
                                   result_type=result_type(space))
     df = spark.read.parquet(source)
@@ -54,8 +74,12 @@ def predict_parquet(model: Path, source: str, dest: str, master: str = "local[*]
         from claims.util.errors import InputError, Problem
 
         raise InputError(Problem(source, None, "text", f"no 'text' column; the data has columns {df.columns}"))
-    pred = df.withColumn("_pred", udf(F.struct("text")))
+    inputs = df.columns
+    n = partitions or spark.sparkContext.defaultParallelism
+    spread = df.withColumn(ROW, F.monotonically_increasing_id()).repartition(n)
+    pred = spread.withColumn("_pred", udf(F.struct("text")))
     cols = [F.col(f"_pred.`{f.name}`").alias(f.name) for f in result_type(space).fields]
-    out = pred.select(*[F.col(c) for c in df.columns], *cols)
+    out = pred.select(F.col(ROW), *[F.col(c) for c in inputs if c not in {f.name for f in result_type(space).fields}],
+                      *cols).orderBy(ROW).drop(ROW)
     out.write.mode("overwrite").parquet(dest)
     return spark.read.parquet(dest).count()

@@ -20,6 +20,8 @@ from claims.util.paths import ROOT
 from claims.corpus.schema import Schema
 
 SUITE_DIR = ROOT / "labels" / "behaviour"
+# Per-template pass rates and failing examples, logged beside the run's metrics.
+BEHAVIOUR_ARTIFACT = "behaviour.json"
 KINDS = ("mft", "inv", "dir")
 DEFAULT_REPEATS = 10
 
@@ -183,10 +185,16 @@ class Report:
     per_suite_label: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def metrics(self) -> dict[str, float]:
+        """Overall, per suite and per label; the per-template rates go in `details()` (an artifact),
+        because dozens of template columns would bury the comparison in the MLflow runs table."""
         return {"behaviour.pass_rate": self.overall,
                 **{f"behaviour.suite.{k}": v for k, v in self.per_suite.items()},
-                **{f"behaviour.test.{k}": v for k, v in self.per_test.items()},
                 **{f"behaviour.label.{k}": v for k, v in self.per_label.items()}}
+
+    def details(self) -> dict[str, Any]:
+        return {"overall": self.overall, "per_suite": self.per_suite, "per_label": self.per_label,
+                "per_suite_label": self.per_suite_label, "per_test": self.per_test,
+                "failures": self.failures}
 
 
 def _holds(pred: dict, task: str, value: Any, positive: bool) -> dict[str, bool]:
@@ -257,3 +265,4 @@ def log_to_run(run_id: str, report: Report, tracking_uri: str | None = None) -> 
     client = MlflowClient(tracking_uri)
     for key, value in report.metrics().items():
         client.log_metric(run_id, key, value)
+    client.log_dict(run_id, report.details(), BEHAVIOUR_ARTIFACT)

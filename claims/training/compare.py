@@ -24,7 +24,9 @@ def latest_runs(experiment: str, schema: Schema) -> pd.DataFrame:
     )
     names = headline_names(LabelSpace(schema))
     cols = [f"{short}.{n}" for _, short in CHOOSING + SHOWN for n in names]
-    columns = ["config", "family", *cols, "behaviour", "score", "seconds", "run_id"]
+    # Spread over seeds, for stochastic families run with eval.seeds > 1 (NaN otherwise).
+    stds = [f"{short}.{n}_std" for _, short in CHOOSING for n in names]
+    columns = ["config", "family", *cols, *stds, "seeds", "behaviour", "score", "seconds", "run_id"]
     if runs.empty:
         return pd.DataFrame(columns=columns)
     runs = runs.drop_duplicates("tags.claims.config", keep="first")
@@ -32,6 +34,8 @@ def latest_runs(experiment: str, schema: Schema) -> pd.DataFrame:
     table = pd.DataFrame({
         "config": runs["tags.claims.config"], "family": runs["tags.claims.family"],
         **{f"{short}.{n}": runs.get(f"metrics.{prefix}.{n}", nan) for prefix, short in CHOOSING + SHOWN for n in names},
+        **{f"{short}.{n}_std": runs.get(f"metrics.{prefix}.{n}_std", nan) for prefix, short in CHOOSING for n in names},
+        "seeds": runs.get("metrics.cv.seeds", pd.Series(1.0, index=runs.index)).fillna(1.0),
         "behaviour": runs.get("metrics.behaviour.pass_rate", nan),
         "seconds": runs.get("metrics.time.total_seconds"), "run_id": runs["run_id"],
     })

@@ -82,6 +82,7 @@ class Progress:
     """What the loop reports as it goes; the CLI shows it as progress bars, tests ignore it."""
 
     def start(self, name: str, total_fits: int, epochs: int | None) -> None: ...
+    def step(self, what: str) -> None: ...
     def epoch(self, n: int, loss: float) -> None: ...
     def fit_done(self) -> None: ...
 
@@ -241,12 +242,15 @@ def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress
             return np.mean(oofs, axis=0), covered
 
         # (a) grouped k-fold by article: also gives the final model's thresholds
+        progress.step(f"(a) {len(folds[GROUPED])}-fold CV by article")
         mean_oof, covered = cross_validate(GROUPED, folds[GROUPED])
         # (b) leave-one-country-out
         if folds.get(COUNTRY):
+            progress.step("(b) leave one country out")
             cross_validate(COUNTRY, folds[COUNTRY])
         # (c) seeds only -> test split, thresholds from the seeds' own inner split
         if SEEDS_TEST in folds:
+            progress.step("(c) seeds only, scored on the test split")
             set_seed(cfg.train.seed)
             seed_model, seed_thr = fit_with_thresholds(cfg.train, folds[SEEDS_TEST][0][1])
             evaluations[SEEDS_TEST] = _score(seed_model, seed_thr, test, space)
@@ -258,6 +262,7 @@ def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress
         final_thr = (thresholds.tune(data.y[covered], mean_oof[covered], space, cfg.eval.default_threshold)
                      if cfg.eval.tune_thresholds else np.full(len(space), cfg.eval.default_threshold))
         set_seed(cfg.train.seed)
+        progress.step("final fit on all training data" + (", scored on the test split" if test is not None else ""))
         t_final = time.perf_counter()
         final = new_model(cfg.train).fit(list(data.texts), data.y, list(data.contexts))
         mlflow.log_metric("time.final_fit_seconds", time.perf_counter() - t_final)

@@ -25,14 +25,19 @@ def train_package_check(cfg: ExperimentConfig, data: loop.Data, tracking_uri: st
                         progress: loop.Progress | None = None, package: bool = True,
                         behaviour: bool = True, models_dir: Path = MODELS_DIR,
                         test: loop.Data | None = None) -> Outcome:
+    progress = progress or loop.Progress()
     result = loop.run(cfg, data, tracking_uri, progress, test)
+    if package:
+        progress.step(f"packaging models/{cfg.name}")
     target = package_run(result.run_id, cfg.name, out_dir=models_dir, tracking_uri=tracking_uri) if package else None
     report = None
     if target is not None and behaviour:
+        progress.step("behavioural suite on the package")
         schema = load_schema()
         report = check_package(target, schema, load_gazetteer(schema))
         log_to_run(result.run_id, report, tracking_uri)
     log_summary(result, data, report, tracking_uri)
+    progress.step("done")
     return Outcome(result, target, report)
 
 

@@ -27,8 +27,14 @@ class RichProgress(loop.Progress):
         for task in (self.fits, self.epochs):
             if task is not None:
                 self.bar.remove_task(task)
-        self.fits = self.bar.add_task(f"{name}: fits (folds x seeds)", total=total_fits, info="")
+        self.name = name
+        self.fits = self.bar.add_task(f"{name}: model fits", total=total_fits, info="")
         self.epochs = self.bar.add_task("  epochs", total=epochs, info="") if epochs else None
+
+    def step(self, what: str) -> None:
+        # The bar counts every fit of the run (folds x seeds, inner threshold folds, the final fit);
+        # its label names the evaluation those fits belong to now.
+        self.bar.update(self.fits, description=f"{self.name}: {what}")
 
     def epoch(self, n: int, loss: float) -> None:
         if self.epochs is not None:

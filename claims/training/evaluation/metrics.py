@@ -51,12 +51,13 @@ def compute(y: np.ndarray, pred: np.ndarray, proba: np.ndarray, space: LabelSpac
 
 
 def aggregate(per_seed: list[dict[str, float]]) -> dict[str, float]:
-    """Mean over seeds under each name, standard deviation under `<name>_std`."""
+    """Mean over seeds under each name; with several seeds, the standard deviation under `<name>_std`
+    (one seed has none: a column of zeros would only crowd the MLflow runs table)."""
     out: dict[str, float] = {}
     for key in per_seed[0]:
         values = np.array([m[key] for m in per_seed])
         out[key] = float(values.mean())
-        if not key.endswith(".support"):
+        if len(per_seed) > 1 and not key.endswith(".support"):
             out[f"{key}_std"] = float(values.std())
     return out
 
