@@ -32,7 +32,6 @@ import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote
 
 import typer
 
@@ -298,7 +297,8 @@ def check_chart(page, ordered_names: list[str], out: Path, timeout_ms: float) ->
     score_card = page.get_by_test_id("experiment-view-compare-runs-card").filter(
         has=page.get_by_text(SORT_METRIC, exact=True))
     text = score_card.first.inner_text()
-    absent = [n for n in dict.fromkeys(ordered_names[:CHART_RUNS]) if n not in text]
+    # whole names: "tfidf" must not pass because "tfidf_context" is drawn
+    absent = [n for n in dict.fromkeys(ordered_names[:CHART_RUNS]) if not re.search(rf"(?<!\w){re.escape(n)}(?!\w)", text)]
     if absent:
         raise Failed(f"the {SORT_METRIC} chart does not show runs {', '.join(absent)}")
     done.append(f"chart view draws bar charts of {', '.join(titles)} for " + ", ".join(dict.fromkeys(ordered_names[:CHART_RUNS])))

@@ -11,6 +11,7 @@ from typing import Annotated, Literal, Optional
 
 import typer
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from claims.corpus import annotations
@@ -369,19 +370,31 @@ def compare(
     from claims.corpus.labelspace import LabelSpace
 
     names = headline_names(LabelSpace(load_schema(schema_path)))
-    table = Table(title=f"{experiment} @ {uri}: headline F1 " + " / ".join(n.split(".")[0] for n in names)
-                  + "; score = mean of (a), (b) and behaviour")
-    groups = [("(a) by article", "a"), ("(b) by country", "b"), ("(d) test split", "d")]
+    console = out()
+    title = (f"{experiment} @ {uri}: headline F1 " + " / ".join(n.split(".")[0] for n in names)
+             + "; score = mean of (a), (b) and behaviour")
+    table = _compare_table(runs, names, title, narrow=False)
+    # One line per config if it fits the terminal; otherwise one task per line in each cell, without
+    # the family and run id columns.
+    if Measurement.get(console, console.options.update(max_width=10_000), table).maximum > console.width:
+        table = _compare_table(runs, names, title, narrow=True)
+    console.print(table)
+
+
+def _compare_table(runs, names: list[str], title: str, narrow: bool) -> Table:
+    table = Table(title=title)
+    groups = ([("(a)", "a"), ("(b)", "b"), ("(d)", "d")] if narrow else
+              [("(a) by article", "a"), ("(b) by country", "b"), ("(d) test split", "d")])
     several = runs["seeds"] > 1
+    notes = ["(a) by article, (b) by country, (d) test split"] if narrow else []
     if several.any():
-        table.caption = "mean±std over seeds where a config ran several (eval.seeds)"
-    # A narrow terminal gets one task per line in each cell and loses the family and run id columns.
-    narrow = out().width < 150
+        notes.append("mean±std over seeds where a config ran several (eval.seeds)")
+    table.caption = "; ".join(notes) or None
     joiner = "\n" if narrow else " / "
-    shown = ["config", *([] if narrow else ["family"]), *[g for g, _ in groups], "behaviour", "score", "seconds",
-             *([] if narrow else ["run id"])]
-    for col in shown:
-        table.add_column(col, no_wrap=True)
+    shown = (["config", *[g for g, _ in groups], "behav.", "score", "s"] if narrow else
+             ["config", "family", *[g for g, _ in groups], "behaviour", "score", "seconds", "run id"])
+    for col in shown:  # a long config name folds in a narrow terminal; figures are never cut
+        table.add_column(col, no_wrap=not (narrow and col == "config"), overflow="fold")
     cell = lambda v: "-" if v != v else f"{v:.3f}"  # noqa: E731 - NaN prints as '-'
 
     def spread(row, key, with_std):
@@ -391,9 +404,10 @@ def compare(
     for (_, row), many in zip(runs.iterrows(), several):
         values = {"config": row["config"], "family": row["family"], "behaviour": cell(row["behaviour"]),
                   "score": cell(row["score"]), "seconds": f"{row['seconds']:.0f}", "run id": row["run_id"][:12],
-                  **{title: joiner.join(spread(row, f"{short}.{n}", many) for n in names) for title, short in groups}}
+                  "behav.": cell(row["behaviour"]), "s": f"{row['seconds']:.0f}",
+                  **{t: joiner.join(spread(row, f"{short}.{n}", many) for n in names) for t, short in groups}}
         table.add_row(*[values[c] for c in shown])
-    out().print(table)
+    return table
 
 
 @app.command("package")
@@ -480,7 +494,8 @@ def suggest(
     output: Annotated[Path, typer.Option("-o", "--output", help="Label Studio .json or Prodigy .jsonl; written only when complete.")],
     fmt: Annotated[interchange.Format, typer.Option("--format")] = "label-studio",
     budget: Annotated[Optional[int], typer.Option(min=1, help="Whole articles, best first, until at least this many units.")] = None,
-    strategy: Annotated[Literal["uncertainty", "random"], typer.Option(help="Article order: most uncertain first, or a seeded shuffle.")] = "uncertainty",
+    strategy: Annotated[Literal["uncertainty", "random", "diverse"], typer.Option(
+        help="Article order: most uncertain first; a seeded shuffle; or uncertain and unlike those already taken.")] = "uncertainty",
     seed: Annotated[int, typer.Option(help="Seed of the random strategy.")] = 0,
     schema_path: SchemaOpt = SCHEMA_PATH,
 ) -> None:

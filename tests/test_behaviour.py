@@ -67,8 +67,16 @@ def test_check_prints_rates_logs_them_and_applies_thresholds(tfidf_package):
     assert result.exit_code == 0, result.output
     assert "pass rate per test" in result.output and "group_claims_attack" in result.output
     assert "attribution.militant_group" in result.output and "overall pass rate" in result.output
-    metrics = MlflowClient(tfidf_package["store"]).get_run(tfidf_package["run_id"]).data.metrics
+    run = MlflowClient(tfidf_package["store"]).get_run(tfidf_package["run_id"])
+    metrics = run.data.metrics
     assert 0 <= metrics["behaviour.pass_rate"] <= 1
-    assert "behaviour.label.claim_type.attack" in metrics and "behaviour.test.inv_army" in metrics
+    assert "behaviour.label.claim_type.attack" in metrics
+    # per-template rates go to an artifact, not to dozens of metric columns
+    assert not [k for k in metrics if k.startswith("behaviour.test.")]
+    import mlflow
+
+    mlflow.set_tracking_uri(tfidf_package["store"])
+    details = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/behaviour.json")
+    assert "inv_army" in details["per_test"] and 0 <= details["per_test"]["inv_army"] <= 1
     strict = runner.invoke(app, ["check", "--model", pkg, "--min-pass", "1.0", "--no-log"])
     assert strict.exit_code == 1 and "below threshold" in strict.output

@@ -47,11 +47,16 @@ def test_compare_shows_mean_and_std_only_where_there_were_several_seeds(store):
     assert rows["one_seed"]["a.claim_type.macro_f1_std"] is None and rows["three_seeds"]["seeds"] == 3
 
 
-def test_compare_fits_a_narrow_terminal(store):
+@pytest.mark.parametrize("columns", [90, 160])
+def test_compare_fits_the_terminal_without_cutting_figures(store, columns):
     names = ("claim_type.macro_f1", "attribution.macro_f1", "withdrawal.f1")
-    _log_parent(store, "narrow", {**{f"{p}.{n}": 0.5 for p in ("cv", "country", "test") for n in names},
-                                  "behaviour.pass_rate": 0.5, "time.total_seconds": 10.0})
-    result = runner.invoke(app, ["compare", "--tracking-uri", store], env={"COLUMNS": "90"})
+    spreads = {f"{p}.{n}_std": 0.0123 for p in ("cv", "country") for n in names}
+    _log_parent(store, "seeded_xyz", {**{f"{p}.{n}": 0.5 for p in ("cv", "country", "test") for n in names},
+                                               **spreads, "cv.seeds": 3, "behaviour.pass_rate": 0.5,
+                                               "time.total_seconds": 10.0})
+    result = runner.invoke(app, ["compare", "--tracking-uri", store], env={"COLUMNS": str(columns)})
     assert result.exit_code == 0, result.output
-    assert max(len(line) for line in result.output.splitlines()) <= 90
-    assert "narrow" in result.output and "0.500" in result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= columns
+    [row] = [line for line in lines if "seeded_xyz" in line]  # the row, not the store path
+    assert "0.500±0.012" in row and "…" not in result.output

@@ -97,12 +97,18 @@ def test_parquet_input_and_other_columns_pass_through(tfidf_package, tmp_path):
     import pyarrow as pa
 
     src = tmp_path / "in.parquet"
+    import datetime
+
     pq.write_table(pa.table({"text": ["JNIM claimed the attack.", None, "The army withdrew from Boni."],
                              "url": ["a", "b", "c"], "score_in": [1.5, 2.5, None],
+                             "published": [datetime.date(2024, 3, 1)] * 3, "note": [None, None, "late"],
                              "claim_type": ["old", "old", "old"]}), src)
     for out in (tmp_path / "out.parquet", tmp_path / "out.jsonl", tmp_path / "out.csv"):
-        r = _predict(tfidf_package["package"], src, "-o", out)
+        # batches of 2: `note` has no value in the first batch and one in the second
+        r = _predict(tfidf_package["package"], src, "-o", out, "--batch-size", 2)
         assert r.exit_code == 0, r.output
+    assert pq.read_table(tmp_path / "out.parquet").column("note").to_pylist() == [None, None, "late"]
+    assert _jsonl(tmp_path / "out.jsonl")[0]["published"] == "2024-03-01"
     rows = pq.read_table(tmp_path / "out.parquet").to_pylist()
     assert [row["url"] for row in rows] == ["a", "b", "c"] and rows[2]["score_in"] is None
     assert [row["id"] for row in rows] == ["in:0", "in:1", "in:2"] and rows[1]["text"] == ""

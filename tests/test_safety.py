@@ -103,9 +103,10 @@ def test_a_truncated_package_part_is_one_clear_error(tfidf_package, tmp_path):
         Predictor.load(pkg)
 
 
-@pytest.mark.parametrize("content", ['{"not": "a list"}', '[{"army": "3"}]', "[]", "\u00ff not json"])
-def test_a_bad_vocabulary_sidecar_is_one_clear_error(tfidf_package, tmp_path, content):
-    """Vocabularies live in plain JSON beside the skops file; a malformed one names the file."""
+@pytest.mark.parametrize("content", ['{"not": "a list"}', '[{"army": "3"}, {}]', "[]", "\u00ff not json",
+                                     '[{"army": 5}, {"x": 0}]', None])
+def test_a_bad_or_missing_vocabulary_sidecar_is_one_clear_error(tfidf_package, tmp_path, content):
+    """Vocabularies live in plain JSON beside the skops file; a malformed or missing one names the file."""
     import shutil
 
     from claims.predictor.predictor import ModelFolderError, Predictor
@@ -114,9 +115,33 @@ def test_a_bad_vocabulary_sidecar_is_one_clear_error(tfidf_package, tmp_path, co
     shutil.copytree(tfidf_package["package"], pkg)
     sidecar = pkg / "artifacts" / "model" / "ngrams.skops.vocab.json"
     assert sidecar.exists() and b"army" not in (pkg / "artifacts" / "model" / "ngrams.skops").read_bytes()
-    sidecar.write_text(content)
+    if content is None:
+        sidecar.unlink()
+    else:
+        sidecar.write_text(content)
     with pytest.raises(ModelFolderError, match="ngrams.skops.vocab.json"):
         Predictor.load(pkg)
+
+
+def test_a_part_saved_with_its_vocabulary_inside_still_loads(tmp_path):
+    """Packages made before vocabularies had their own file keep working."""
+    import json
+
+    import skops.io as sio
+
+    from claims.models.families import sklearn_io
+    from claims.models.families.channels import ChannelOptions, ngram_features
+
+    texts = ["JNIM claimed the attack on the camp.", "The army said it repelled the assault.", "Residents fled."]
+    union = ngram_features(ChannelOptions()).fit(texts)
+    old = tmp_path / "old.skops"
+    sio.dump(union, old)
+    (tmp_path / "old.skops.types.json").write_text(json.dumps(sorted(sio.get_untrusted_types(file=old))))
+    loaded = sklearn_io.load(old)
+    assert (loaded.transform(texts) != union.transform(texts)).nnz == 0
+    new = tmp_path / "new.skops"
+    sklearn_io.dump(union, new)
+    assert (sklearn_io.load(new).transform(texts) != union.transform(texts)).nnz == 0
 
 
 def test_a_folder_as_input_is_one_clear_error(tmp_path):

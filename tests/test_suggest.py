@@ -149,6 +149,24 @@ def test_random_strategy_is_reproducible_with_a_seed(tfidf_package, tmp_path):
     assert docs == [SEEDS[i].stem for i in suggest.rank([0.0] * len(SEEDS), "random", 7)][:len(docs)]
 
 
+def test_diverse_strategy_skips_a_retelling_of_what_it_already_took(tfidf_package, tmp_path):
+    mali = "JNIM fighters attacked the army camp at Boulkessi and claimed to have killed forty soldiers."
+    retold = "JNIM fighters attacked the army camp at Boulkessi and claimed to have killed forty soldiers, AFP said."
+    other = "Residents of Palma in Cabo Delgado said insurgents burned the market before Rwandan troops arrived."
+    unc = [0.50, 0.49, 0.30]
+    assert suggest.rank(unc, "uncertainty") == [0, 1, 2]
+    assert suggest.rank(unc, "diverse", texts=[mali, retold, other]) == [0, 2, 1]
+    # with equal uncertainty it is farthest-first; with no words at all, the uncertainty order
+    assert suggest.rank([0.0, 0.0, 0.0], "diverse", texts=[mali, retold, other])[:2] == [0, 2]
+    assert suggest.rank([0.1, 0.3], "diverse", texts=["", " "]) == [1, 0]
+    with pytest.raises(ValueError, match="one text per article"):
+        suggest.rank(unc, "diverse")
+
+    out = _suggest(tfidf_package, tmp_path, "--strategy", "diverse", "--budget", "60", name="d.json", files=SEEDS)
+    docs = list(dict.fromkeys(t["data"]["doc_id"] for t in json.loads(out.read_text())))
+    assert docs and set(docs) <= {p.stem for p in SEEDS}
+
+
 def _choice(task: str, *values: str) -> dict:
     return {"from_name": task, "to_name": "text", "type": "choices", "value": {"choices": list(values)}}
 

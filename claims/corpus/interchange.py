@@ -36,6 +36,9 @@ SCHEMA_VERSION = "schema_version"
 
 
 def _check_version(value: Any, schema: Schema, path: Path, line: int | None, where: str) -> None:
+    """Tasks made elsewhere (no version) are checked label by label as usual."""
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+        raise InputError(Problem(path, line, where, f"expected the schema version as an integer, got {value!r:.40}"))
     if value is not None and value != schema.version:
         raise InputError(Problem(path, line, where, f"tasks exported under schema version {value!r}, but "
                                  f"labels/schema.yaml is version {schema.version}: re-export the units with "

@@ -5,6 +5,7 @@ Format by extension: .jsonl (labels as lists), .csv (labels joined with '|'), .p
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import csv
 import json
@@ -16,6 +17,16 @@ from claims.util import atomic
 from claims.util.errors import InputError, Problem
 
 FORMATS = (".jsonl", ".csv", ".parquet")
+INT_FIELDS = ("start", "end", "index")
+
+
+def _json_value(value: Any) -> Any:
+    """Passed-through values JSON has no type for (a parquet date, timestamp, decimal or bytes)."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    return str(value)
 
 
 class _Jsonl:
@@ -23,7 +34,7 @@ class _Jsonl:
         self.f = open(path, "w", encoding="utf-8")
 
     def write(self, rows: list[dict[str, Any]]) -> None:
-        self.f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        self.f.writelines(json.dumps(r, ensure_ascii=False, default=_json_value) + "\n" for r in rows)
 
     def close(self) -> None:
         self.f.close()
@@ -65,9 +76,11 @@ class _Parquet:
             return
         try:
             if self.writer is None:
-                # The first batch fixes the schema; optional offsets may be null in it.
+                # The first batch fixes the schema. A column with no value in it yet gets a type all the
+                # same: int64 for our offsets (null for units without a source file), else string.
                 self.schema = pa.Table.from_pylist(rows).schema
-                self.schema = pa.schema([f.with_type(pa.int64()) if pa.types.is_null(f.type) else f for f in self.schema])
+                self.schema = pa.schema([f.with_type(pa.int64() if f.name in INT_FIELDS else pa.string())
+                                         if pa.types.is_null(f.type) else f for f in self.schema])
                 self.writer = pq.ParquetWriter(self.path, self.schema)
             extra = sorted({k for r in rows for k in r} - set(self.schema.names))
             if extra:

@@ -45,41 +45,56 @@ def session(master: str = "local[*]"):
 
 
 ROW = "_claims_row"  # input order, kept through the repartition
+BATCH_CONF = "spark.sql.execution.arrow.maxRecordsPerBatch"
 
 
 def predict_parquet(model: Path, source: str, dest: str, master: str = "local[*]", spark=None,
                     partitions: int | None = None) -> int:
-    """Read `source` (a parquet file or folder with a `text` column), write predictions to `dest`, rows
-    in input order. The input is spread over `partitions` (default: Spark's default parallelism, one per
-    core locally): a small file is otherwise read as one partition and predicted by one core."""
+    """Read `source` (a parquet file or folder with a `text` column), write predictions to `dest`.
+
+    The input is spread over `partitions` (default: Spark's default parallelism, one per core
+    locally): a small file is otherwise read as one partition and predicted by one core. The output's
+    part files, in name order, hold the rows of a single input file in its order (a folder of files:
+    file by file, in the order Spark read them), with the input's other columns."""
     import mlflow.pyfunc
     from pyspark.sql import functions as F
 
-    from claims.predictor.predictor import Predictor
-
+    from claims.corpus.labelspace import LabelSpace
+    from claims.corpus.schema import load_schema
+    from claims.predictor.predictor import resolve_model_folder
     from claims.predictor.serving import DEFAULT_MAX_UNITS, MAX_UNITS_ENV, env_limit
+    from claims.util.errors import InputError, Problem
 
-    space = Predictor.load(model, runtime="fp32").space
+    # The schema is all the driver needs; the executors load the model.
+    schema = result_type(LabelSpace(load_schema(resolve_model_folder(Path(model)) / "schema.yaml")))
+    fields = schema.fields
     spark = spark or session(master)
     # The UDF hands the pyfunc one Arrow batch per call, 10,000 rows by default: more than the units
-    # one pyfunc call accepts (the REST bound, CLAIMS_SERVE_MAX_UNITS), so batches are cut to fit.
+    # one pyfunc call accepts (CLAIMS_SERVE_MAX_UNITS, read here and, for the check, by each executor
+    # from its own environment), so batches are cut to fit, for this job only.
     cap = env_limit(MAX_UNITS_ENV, DEFAULT_MAX_UNITS)
-    batch = int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "10000"))
-    if batch <= 0 or batch > cap:
-        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(cap))
-    udf = mlflow.pyfunc.spark_udf(spark, model_uri=str(Path(model).resolve()), env_manager="local",
-                                  result_type=result_type(space))
-    df = spark.read.parquet(source)
-    if "text" not in df.columns:
-        from claims.util.errors import InputError, Problem
-
-        raise InputError(Problem(source, None, "text", f"no 'text' column; the data has columns {df.columns}"))
-    inputs = df.columns
-    n = partitions or spark.sparkContext.defaultParallelism
-    spread = df.withColumn(ROW, F.monotonically_increasing_id()).repartition(n)
-    pred = spread.withColumn("_pred", udf(F.struct("text")))
-    cols = [F.col(f"_pred.`{f.name}`").alias(f.name) for f in result_type(space).fields]
-    out = pred.select(F.col(ROW), *[F.col(c) for c in inputs if c not in {f.name for f in result_type(space).fields}],
-                      *cols).orderBy(ROW).drop(ROW)
-    out.write.mode("overwrite").parquet(dest)
+    previous = spark.conf.get(BATCH_CONF, None)
+    if previous is None or not 0 < int(previous) <= cap:
+        spark.conf.set(BATCH_CONF, str(cap))
+    try:
+        udf = mlflow.pyfunc.spark_udf(spark, model_uri=str(Path(model).resolve()), env_manager="local",
+                                      result_type=schema)
+        df = spark.read.parquet(source)
+        if "text" not in df.columns:
+            raise InputError(Problem(source, None, "text", f"no 'text' column; the data has columns {df.columns}"))
+        n = partitions or spark.sparkContext.defaultParallelism
+        # Ranges of the row number, so each partition holds consecutive rows and a sort within
+        # partitions restores the order: a global sort would run the model twice (once to sample).
+        spread = df.withColumn(ROW, F.monotonically_increasing_id()).repartitionByRange(n, ROW)
+        pred = spread.withColumn("_pred", udf(F.struct("text")))
+        names = {f.name for f in fields}
+        out = pred.select(F.col(ROW), *[F.col(c) for c in df.columns if c not in names],
+                          *[F.col(f"_pred.`{f.name}`").alias(f.name) for f in fields])
+        out.sortWithinPartitions(ROW).drop(ROW).write.mode("overwrite").parquet(dest)
+    finally:
+        if previous is None:
+            spark.conf.unset(BATCH_CONF)
+        else:
+            spark.conf.set(BATCH_CONF, previous)
     return spark.read.parquet(dest).count()
+

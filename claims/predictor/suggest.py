@@ -19,7 +19,10 @@ Uncertainty, from each label's probability relative to the package's tuned thres
 - an article's uncertainty is the mean uncertainty of its non-empty units (0 with none).
 
 `uncertainty` ranks articles most uncertain first (ties keep input order); `random` is a shuffle
-seeded by `seed`.
+seeded by `seed`; `diverse` starts with the most uncertain article, then repeatedly takes the
+article with the largest uncertainty x distance to the nearest article already taken (cosine
+distance between the articles' TF-IDF word vectors), so a budget covers different events, places
+and outlets rather than several retellings of one uncertain story.
 """
 
 from __future__ import annotations
@@ -40,8 +43,8 @@ from claims.corpus.segment import segment_file
 from claims.predictor.predictor import ModelFolderError, Predictor
 from claims.util.errors import InputError, Problem
 
-Strategy = Literal["uncertainty", "random"]
-STRATEGIES: tuple[str, ...] = ("uncertainty", "random")
+Strategy = Literal["uncertainty", "random", "diverse"]
+STRATEGIES: tuple[str, ...] = ("uncertainty", "random", "diverse")
 INPUT_SUFFIXES = (".txt", ".jsonl")
 BATCH = 512  # units per call to the predictor
 
@@ -202,15 +205,44 @@ def article_uncertainty(confidence: Sequence[float], empty: Sequence[bool] | Non
     return float(np.mean(values)) if values else 0.0
 
 
-def rank(uncertainties: Sequence[float], strategy: Strategy, seed: int = 0) -> list[int]:
-    """Article indices in the order to annotate them."""
+def rank(uncertainties: Sequence[float], strategy: Strategy, seed: int = 0,
+         texts: Sequence[str] | None = None) -> list[int]:
+    """Article indices in the order to annotate them; `diverse` also needs each article's text."""
     order = list(range(len(uncertainties)))
     if strategy == "uncertainty":
         return sorted(order, key=lambda i: -uncertainties[i])  # stable: ties keep input order
     if strategy == "random":
         random.Random(seed).shuffle(order)
         return order
+    if strategy == "diverse":
+        if texts is None or len(texts) != len(uncertainties):
+            raise ValueError("the diverse strategy needs one text per article")
+        return diverse_order(uncertainties, texts)
     raise ValueError(f"unknown strategy {strategy!r}; expected one of {STRATEGIES}")
+
+
+def diverse_order(uncertainties: Sequence[float], texts: Sequence[str]) -> list[int]:
+    """Greedy uncertainty-weighted farthest-first order (see the module docstring)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    if not texts:
+        return []
+    try:
+        x = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2)).fit_transform(texts)  # rows L2-normalised
+    except ValueError:  # not one word in any article: nothing to tell them apart by
+        return rank(uncertainties, "uncertainty")
+    # A small floor keeps articles the model is sure of in play: among them, distance alone decides.
+    weight = np.asarray(uncertainties, dtype=float) + 1e-6
+    first = int(np.argmax(weight))  # ties: the first in input order, as `uncertainty` does
+    order, taken = [first], np.zeros(len(texts), dtype=bool)
+    taken[first] = True
+    nearest = 1.0 - (x @ x[first].T).toarray().ravel()
+    while len(order) < len(texts):
+        nxt = int(np.argmax(np.where(taken, -np.inf, weight * np.clip(nearest, 0.0, None))))
+        order.append(nxt)
+        taken[nxt] = True
+        nearest = np.minimum(nearest, 1.0 - (x @ x[nxt].T).toarray().ravel())
+    return order
 
 
 def take_budget(order: Sequence[int], sizes: Sequence[int], budget: int | None) -> list[int]:
@@ -258,7 +290,8 @@ def suggest(paths: Sequence[Path], model: Path, schema: Schema, strategy: Strate
         raise InputError(Problem(", ".join(map(str, paths)) or "(no files)", None, None, "no units to annotate"))
     predictor, version = load_package(model, schema)
     predict_articles(predictor, articles)
-    order = rank([a.uncertainty for a in articles], strategy, seed)
+    order = rank([a.uncertainty for a in articles], strategy, seed,
+                 texts=[" ".join(r.text for r in a.records) for a in articles])
     chosen = take_budget(order, [len(a.records) for a in articles], budget)
     return Suggestions([articles[i] for i in chosen], len(articles), sum(len(a.records) for a in articles),
                        version, strategy)

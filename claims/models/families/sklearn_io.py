@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 import skops.io as sio
+from sklearn.feature_extraction.text import CountVectorizer as _CountVectorizer
 
 from claims.util import atomic
 
@@ -38,8 +39,9 @@ def _vocab_sidecar(path: Path) -> Path:
 
 
 def _vectorizers(obj) -> list:
-    """Fitted vectorizers inside `obj` (itself, a FeatureUnion's parts, a Pipeline's steps), in order."""
-    if hasattr(obj, "vocabulary_"):
+    """Text vectorizers inside `obj` (itself, a FeatureUnion's parts, a Pipeline's steps), in order;
+    the same walk finds them fitted (at save) and stripped of their vocabulary (at load)."""
+    if isinstance(obj, _CountVectorizer):
         return [obj]
     parts = getattr(obj, "transformer_list", None) or getattr(obj, "steps", None) or []
     return [v for _, part in parts for v in _vectorizers(part)]
@@ -60,36 +62,38 @@ def dump(obj, path: Path) -> None:
     unexpected = [t for t in types if t not in ALLOWED]
     if unexpected:
         raise UntrustedFileError(f"{path}: would save types outside the allow-list {unexpected}")
-    sio.dump(obj, path)
-    atomic.write_text(_sidecar(path), json.dumps(types))
+    # The vocabulary first: a crash after it leaves a model part that fails to load, never one that
+    # loads without the vocabulary the skops file was stripped of.
     if vectorizers:
         atomic.write_text(_vocab_sidecar(path), json.dumps(vocabularies, ensure_ascii=False, separators=(",", ":")))
+    else:
+        _vocab_sidecar(path).unlink(missing_ok=True)
+    sio.dump(obj, path)
+    atomic.write_text(_sidecar(path), json.dumps(types))
 
 
 def _restore_vocabularies(obj, path: Path):
-    sidecar = _vocab_sidecar(path)
-    if not sidecar.exists():  # packages saved before vocabularies had their own file
+    vectorizers = _vectorizers(obj)
+    stripped = [v for v in vectorizers if not hasattr(v, "vocabulary_")]
+    if not stripped:  # nothing to restore (or a package saved before vocabularies had their own file)
         return obj
+    sidecar = _vocab_sidecar(path)
+    if not sidecar.exists():
+        raise UntrustedFileError(f"{sidecar}: missing; {path.name} has {len(stripped)} vectorizer(s) without a vocabulary")
     try:
         vocabularies = json.loads(sidecar.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UntrustedFileError(f"{sidecar}: not a readable vocabulary file ({e})") from None
-    vectorizers = [v for v in _with_parts(obj) if hasattr(v, "fixed_vocabulary_")]
-    well_formed = isinstance(vocabularies, list) and all(
-        isinstance(vocab, dict) and all(isinstance(i, int) and not isinstance(i, bool) for i in vocab.values())
-        for vocab in vocabularies)
-    if not well_formed or len(vocabularies) != len(vectorizers):
-        raise UntrustedFileError(f"{sidecar}: expected {len(vectorizers)} vocabularies (term -> column), "
-                                 "one per vectorizer in the model")
-    for v, vocab in zip(vectorizers, vocabularies):
+    if not isinstance(vocabularies, list) or len(vocabularies) != len(stripped):
+        raise UntrustedFileError(f"{sidecar}: expected a list of {len(stripped)} vocabularies, one per vectorizer")
+    for k, (v, vocab) in enumerate(zip(stripped, vocabularies)):
+        columns = len(getattr(v, "idf_", ())) or None
+        if not isinstance(vocab, dict) or not all(isinstance(i, int) and not isinstance(i, bool) for i in vocab.values()) \
+                or (columns is not None and sorted(vocab.values()) != list(range(columns))):
+            raise UntrustedFileError(f"{sidecar}: vocabulary {k} must map each term to a distinct column "
+                                     f"0..{(columns or 1) - 1}")
         v.vocabulary_ = vocab
     return obj
-
-
-def _with_parts(obj) -> list:
-    """`obj` and the estimators inside it, depth first, in the order `_vectorizers` walks them."""
-    parts = getattr(obj, "transformer_list", None) or getattr(obj, "steps", None) or []
-    return [obj] + [x for _, part in parts for x in _with_parts(part)] if parts else [obj]
 
 
 def load(path: Path):
