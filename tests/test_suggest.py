@@ -55,6 +55,10 @@ def test_label_studio_pre_annotations_are_the_predictors_decisions(tfidf_package
         [prediction] = task["predictions"]
         assert prediction["model_version"] == _version(tfidf_package)
         assert 0.0 <= prediction["score"] <= 1.0
+        # each task's answer carries the model's confidence in it; the unit's is the smallest
+        task_scores = [r.pop("score") for r in prediction["result"]]
+        assert all(0.0 <= x <= 1.0 for x in task_scores)
+        assert not task_scores or abs(min(task_scores) - prediction["score"]) < 1e-4
         assert prediction["result"] == interchange._ls_result(schema, want)
     # the tasks are the units `claims segment` writes, offsets and source included
     units = tmp_path / "units.jsonl"
@@ -78,6 +82,8 @@ def test_prodigy_pre_annotations_and_unit_jsonl_input(tfidf_package, tmp_path):
         assert item["meta"]["suggested"] == want
         assert item["meta"]["suggested_by"] == _version(tfidf_package)
         assert 0.0 <= item["meta"]["score"] <= 1.0
+        assert set(item["meta"]["task_scores"]) == {"claim_type", "attribution", "withdrawal"}
+        assert abs(min(item["meta"]["task_scores"].values()) - item["meta"]["score"]) < 1e-4
 
 
 def test_ranking_on_hand_made_probabilities(schema):

@@ -111,9 +111,11 @@ def _provenance(labels: dict[str, Any], predicted: dict[str, Any], model_version
 
 
 def to_label_studio(records: list[Record], schema: Schema, predictions: dict[str, dict] | None = None, *,
-                    model_version: str = DEFAULT_MODEL_VERSION, scores: dict[str, float] | None = None) -> list[dict]:
+                    model_version: str = DEFAULT_MODEL_VERSION, scores: dict[str, float] | None = None,
+                    task_scores: dict[str, dict[str, float]] | None = None) -> list[dict]:
     """One task per unit; `predictions` (unit id -> labels) become pre-annotations from `model_version`,
-    with `scores[id]` (the model's confidence) where given."""
+    with `scores[id]` (the model's confidence in the unit) on the prediction and `task_scores[id][task]`
+    (its confidence in that task's answer) on each result, where given."""
     tasks = []
     for rec in records:
         data = {"text": rec.text, **{k: getattr(rec, k) for k in _TEXT_KEYS}, "meta": rec.meta,
@@ -124,6 +126,9 @@ def to_label_studio(records: list[Record], schema: Schema, predictions: dict[str
             item["annotations"] = [{"result": _ls_result(schema, rec.labels)}]
         if predictions and rec.id in predictions:
             prediction: dict[str, Any] = {"model_version": model_version, "result": _ls_result(schema, predictions[rec.id])}
+            for result in prediction["result"]:
+                if task_scores and result["from_name"] in task_scores.get(rec.id, {}):
+                    result["score"] = task_scores[rec.id][result["from_name"]]
             if scores and rec.id in scores:
                 prediction["score"] = scores[rec.id]
             item["predictions"] = [prediction]
@@ -249,7 +254,8 @@ def _option_id(task: Task, label: str) -> str:
 
 
 def to_prodigy(records: list[Record], schema: Schema, predictions: dict[str, dict] | None = None, *,
-               model_version: str = DEFAULT_MODEL_VERSION, scores: dict[str, float] | None = None) -> list[dict]:
+               model_version: str = DEFAULT_MODEL_VERSION, scores: dict[str, float] | None = None,
+               task_scores: dict[str, dict[str, float]] | None = None) -> list[dict]:
     """Prodigy `choice` tasks: one option per task label, accepted options are the labels.
 
     With `predictions` (unit id -> labels), a unit's predicted labels are its pre-accepted options, and
@@ -273,6 +279,8 @@ def to_prodigy(records: list[Record], schema: Schema, predictions: dict[str, dic
                                  if predictions[rec.id].get(t.name) is not None}
             if scores and rec.id in scores:
                 meta["score"] = scores[rec.id]
+            if task_scores and rec.id in task_scores:
+                meta["task_scores"] = task_scores[rec.id]
         lines.append({"text": rec.text, "options": options, "accept": accept, "answer": "accept", "meta": meta})
     return lines
 
@@ -344,13 +352,15 @@ def _prodigy_suggestion(suggested: Any, schema: Schema, path: Path, lineno: int)
 
 def export(records: list[Record], schema: Schema, fmt: Format, out: Path,
            predictions: dict[str, dict] | None = None, *, model_version: str = DEFAULT_MODEL_VERSION,
-           scores: dict[str, float] | None = None) -> None:
+           scores: dict[str, float] | None = None, task_scores: dict[str, dict[str, float]] | None = None) -> None:
     if fmt == "label-studio":
-        tasks = to_label_studio(records, schema, predictions, model_version=model_version, scores=scores)
+        tasks = to_label_studio(records, schema, predictions, model_version=model_version, scores=scores,
+                                task_scores=task_scores)
         atomic.write_text(out, json.dumps(tasks, ensure_ascii=False, indent=1))
         atomic.write_text(out.with_suffix(".config.xml"), label_studio_config(schema))
     else:
-        items = to_prodigy(records, schema, predictions, model_version=model_version, scores=scores)
+        items = to_prodigy(records, schema, predictions, model_version=model_version, scores=scores,
+                           task_scores=task_scores)
         atomic.write_text(out, "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in items))
 
 

@@ -15,7 +15,9 @@ Uncertainty, from each label's probability relative to the package's tuned thres
   threshold, 1 at certainty (p = 0 or p = 1). A multiclass task, decided by argmax, has one margin:
   its top probability minus the runner-up.
 - a unit's *confidence* is its smallest margin (a unit is as uncertain as its closest call), its
-  uncertainty 1 - confidence; the confidence is the `score` of its pre-annotation.
+  uncertainty 1 - confidence; the confidence is the `score` of its pre-annotation, and each task's
+  smallest margin is the `score` of that task's answer (Label Studio result, Prodigy
+  `meta.task_scores`).
 - an article's uncertainty is the mean uncertainty of its non-empty units (0 with none).
 
 `uncertainty` ranks articles most uncertain first (ties keep input order); `random` is a shuffle
@@ -57,6 +59,7 @@ class Article:
     records: list[Record]
     labels: list[dict[str, Any]] = field(default_factory=list)
     confidence: list[float] = field(default_factory=list)
+    task_confidence: list[dict[str, float]] = field(default_factory=list)
     uncertainty: float = 0.0
 
 
@@ -79,6 +82,10 @@ class Suggestions:
     @property
     def scores(self) -> dict[str, float]:
         return {r.id: score for a in self.articles for r, score in zip(a.records, a.confidence)}
+
+    @property
+    def task_scores(self) -> dict[str, dict[str, float]]:
+        return {r.id: scores for a in self.articles for r, scores in zip(a.records, a.task_confidence)}
 
 
 # ---------------------------------------------------------------- inputs
@@ -180,6 +187,26 @@ def unit_confidence(proba: np.ndarray, thresholds: np.ndarray, space: LabelSpace
     """Per unit (row of `proba`): the smallest margin between a decision and its threshold, in [0, 1].
 
     Rows that are all NaN (empty units, which the model does not score) get 1.0."""
+    margins = column_margins(proba, thresholds, space)
+    empty = np.isnan(margins).all(axis=1)
+    out = np.ones(len(margins))
+    if (~empty).any():
+        out[~empty] = np.nanmin(margins[~empty], axis=1)
+    return out
+
+
+def task_confidence(proba: np.ndarray, thresholds: np.ndarray, space: LabelSpace) -> list[dict[str, float]]:
+    """Per unit, per task: the smallest margin among that task's columns (1.0 for an empty unit)."""
+    margins = column_margins(proba, thresholds, space)
+    out = []
+    for row in margins:
+        out.append({name: 1.0 if np.isnan(row[s]).all() else round(float(np.nanmin(row[s])), 5)
+                    for name, s in space.slices().items()})
+    return out
+
+
+def column_margins(proba: np.ndarray, thresholds: np.ndarray, space: LabelSpace) -> np.ndarray:
+    """Each column's margin in [0, 1] (see the module docstring); NaN where the model gave no probability."""
     proba = np.asarray(proba, dtype=np.float64)
     t = np.asarray(thresholds, dtype=np.float64)[None, :]
     above = (proba - t) / np.maximum(1.0 - t, 1e-12)
@@ -192,11 +219,7 @@ def unit_confidence(proba: np.ndarray, thresholds: np.ndarray, space: LabelSpace
             gap = block[:, -1] - block[:, -2] if block.shape[1] > 1 else np.ones(len(block))
             margins[:, s] = gap[:, None]
     margins[np.isnan(proba)] = np.nan
-    empty = np.isnan(margins).all(axis=1)
-    out = np.ones(len(proba))
-    if (~empty).any():
-        out[~empty] = np.nanmin(margins[~empty], axis=1)
-    return out
+    return margins
 
 
 def article_uncertainty(confidence: Sequence[float], empty: Sequence[bool] | None = None) -> float:
@@ -266,14 +289,16 @@ def predict_articles(predictor: Predictor, articles: list[Article]) -> None:
     contexts = [a.records[k - 1].text if k else "" for a in articles for k in range(len(a.records))]
     labels: list[dict[str, Any]] = []
     confidence: list[float] = []
+    per_task: list[dict[str, float]] = []
     for start in range(0, len(texts), BATCH):
         pred = predictor.predict(texts[start:start + BATCH], contexts[start:start + BATCH])
         labels += [predictor.space.decode(row) for row in pred.decisions]
         confidence += [round(float(c), 5) for c in unit_confidence(pred.proba, predictor.thresholds, predictor.space)]
+        per_task += task_confidence(pred.proba, predictor.thresholds, predictor.space)
     k = 0
     for a in articles:
         n = len(a.records)
-        a.labels, a.confidence = labels[k:k + n], confidence[k:k + n]
+        a.labels, a.confidence, a.task_confidence = labels[k:k + n], confidence[k:k + n], per_task[k:k + n]
         a.uncertainty = article_uncertainty(a.confidence, [not r.text.strip() for r in a.records])
         k += n
 
@@ -300,4 +325,5 @@ def suggest(paths: Sequence[Path], model: Path, schema: Schema, strategy: Strate
 def write_tasks(suggestions: Suggestions, schema: Schema, fmt: interchange.Format, output: Path) -> None:
     """Label Studio JSON (plus OUTPUT.config.xml) or Prodigy JSONL, with the predictions as pre-annotations."""
     interchange.export(suggestions.records, schema, fmt, Path(output), suggestions.predictions,
-                       model_version=suggestions.model_version, scores=suggestions.scores)
+                       model_version=suggestions.model_version, scores=suggestions.scores,
+                       task_scores=suggestions.task_scores)
