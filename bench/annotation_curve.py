@@ -101,13 +101,9 @@ class Simulation:
         places, the mean of 1 - confidence over its non-empty units."""
         idx = np.concatenate([self.units[d] for d in pool])
         proba = model.predict_proba([self.data.texts[i] for i in idx], [self.data.contexts[i] for i in idx])
-        conf = [round(float(c), 5) for c in suggest.unit_confidence(proba, thr, self.space)]
-        out, k = [], 0
-        for d in pool:
-            n = len(self.units[d])
-            out.append(suggest.article_uncertainty(conf[k:k + n], [not self.data.texts[i].strip() for i in self.units[d]]))
-            k += n
-        return out
+        return suggest.article_uncertainties(suggest.unit_scores(proba, thr, self.space),
+                                             [len(self.units[d]) for d in pool],
+                                             [not self.data.texts[i].strip() for i in idx])
 
     def run(self, strategy: str, seed: int, round_units: int, max_units: int | None) -> list[dict]:
         """Rounds from the seeds until the pool is empty or `max_units` units were added."""

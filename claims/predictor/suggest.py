@@ -222,6 +222,20 @@ def column_margins(proba: np.ndarray, thresholds: np.ndarray, space: LabelSpace)
     return margins
 
 
+def unit_scores(proba: np.ndarray, thresholds: np.ndarray, space: LabelSpace) -> list[float]:
+    """Unit confidences as the pre-annotations carry them (5 places) and the ranking reads them."""
+    return [round(float(c), 5) for c in unit_confidence(proba, thresholds, space)]
+
+
+def article_uncertainties(confidence: Sequence[float], sizes: Sequence[int], empty: Sequence[bool]) -> list[float]:
+    """Per article, from the flat per-unit `confidence` and `empty` of articles of `sizes` units, in order."""
+    out, k = [], 0
+    for n in sizes:
+        out.append(article_uncertainty(confidence[k:k + n], empty[k:k + n]))
+        k += n
+    return out
+
+
 def article_uncertainty(confidence: Sequence[float], empty: Sequence[bool] | None = None) -> float:
     """Mean of (1 - confidence) over the article's non-empty units; 0.0 when it has none."""
     values = [1.0 - c for k, c in enumerate(confidence) if not (empty and empty[k])]
@@ -293,13 +307,15 @@ def predict_articles(predictor: Predictor, articles: list[Article]) -> None:
     for start in range(0, len(texts), BATCH):
         pred = predictor.predict(texts[start:start + BATCH], contexts[start:start + BATCH])
         labels += [predictor.space.decode(row) for row in pred.decisions]
-        confidence += [round(float(c), 5) for c in unit_confidence(pred.proba, predictor.thresholds, predictor.space)]
+        confidence += unit_scores(pred.proba, predictor.thresholds, predictor.space)
         per_task += task_confidence(pred.proba, predictor.thresholds, predictor.space)
+    uncertainties = article_uncertainties(confidence, [len(a.records) for a in articles],
+                                          [not r.text.strip() for a in articles for r in a.records])
     k = 0
-    for a in articles:
+    for a, uncertainty in zip(articles, uncertainties):
         n = len(a.records)
         a.labels, a.confidence, a.task_confidence = labels[k:k + n], confidence[k:k + n], per_task[k:k + n]
-        a.uncertainty = article_uncertainty(a.confidence, [not r.text.strip() for r in a.records])
+        a.uncertainty = uncertainty
         k += n
 
 
