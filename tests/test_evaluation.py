@@ -96,3 +96,15 @@ def test_metrics_match_hand_counts(schema):
     assert agg["withdrawal.f1"] == pytest.approx(1 / 3)
     assert agg["withdrawal.f1_std"] == pytest.approx(1 / 3)
     assert "withdrawal.f1_std" not in metrics.aggregate([m])  # one seed has no spread to report
+
+
+def test_grid_f1_matches_scikit_learn_at_every_threshold():
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(0)
+    for positives in (0, 1, 7, 40):
+        y = np.zeros(60, dtype=int)
+        y[rng.choice(60, positives, replace=False)] = 1
+        for p in (rng.random(60), np.round(rng.random(60), 1)):  # rounded: ties between thresholds
+            expected = [f1_score(y, p >= t, zero_division=0) for t in thresholds.GRID]
+            np.testing.assert_array_equal(thresholds.grid_f1(y, p), expected)

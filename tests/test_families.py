@@ -114,6 +114,25 @@ def test_context_and_typed_mentions_channels_round_trip_and_matter(name, data, t
     np.testing.assert_allclose(again.predict_proba(data.texts[:9], data.contexts[:9]), with_ctx, atol=1e-9)
 
 
+def test_ensemble_reads_the_previous_units_embedding_and_embeds_each_text_once(data, monkeypatch):
+    from claims.models import embedding_cache
+
+    cfg = shrunk("ensemble", "data.augment.enabled=false", "model.features=[embeddings]", "model.context=false",
+                 "model.context_embeddings=0.5")
+    model = build(cfg.model, cfg.train, data.schema).fit(data.texts, data.y, data.contexts)
+    model.for_inference()
+    computed = []
+    real = embedding_cache.compute
+    monkeypatch.setattr(embedding_cache, "compute", lambda texts, **kw: computed.extend(texts) or real(texts, **kw))
+    units, previous = data.texts[1:4], data.texts[0:3]  # three consecutive units of one article
+    assert data.contexts[1:4] == previous
+    with_ctx = model.predict_proba(units, previous)
+    assert sorted(computed) == sorted(set(units) | set(previous))  # 4 distinct texts, each embedded once
+    own, before = model._embeddings(units, ["", *previous[1:]])
+    assert not before[0].any() and before[1:].any()  # no previous unit: zeros
+    assert not np.allclose(with_ctx, model.predict_proba(units))  # loose sentences still predict, differently
+
+
 def test_typed_mentions_generalise_across_actors_of_a_type():
     from claims.models.families.channels import TypedMentions
 
@@ -129,3 +148,21 @@ def test_contexts_are_the_previous_unit_of_the_same_article(data):
             assert data.contexts[i] == ""
     first = data.docs.index(data.docs[3])
     assert data.contexts[first] == "" and data.contexts[first + 1] == data.texts[first]
+
+
+def test_rule_cues_are_remembered_while_training_but_not_when_serving(schema):
+    from claims.corpus.labelspace import LabelSpace
+    from claims.models import registry
+    from claims.models.families import rules as rules_module
+    from claims.models.options import TrainConfig
+
+    rules = registry.get("rules.v1")(registry.options_class("rules.v1")(), TrainConfig(), LabelSpace(schema)).prepare()
+    text = "JNIM said in a statement that its fighters had seized the army base."
+    rules_module._FIRED.clear()
+    first = rules.fired([text])
+    assert len(rules_module._FIRED) == 1 and first.flags.writeable
+    first[:] = 0  # a caller's copy: the memo keeps its own row
+    assert (rules.fired([text]) == rules._fired_one(text)).all() and rules._fired_one(text).any()
+    rules_module._FIRED.clear()
+    rules.for_inference().fired([text, "Another unit entirely."])
+    assert not rules_module._FIRED

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from tests.conftest import shrunk
 from claims.training import loop
 from claims.training import tracking
-from claims.corpus.augment import augment, swap
+from claims.corpus.augment import augment, swap, variants
 from claims.cli import app
 from claims.util.errors import InputError
 from claims.corpus.gazetteer import ACTORS_PATH, PLACES_PATH, load_gazetteer
@@ -75,6 +75,14 @@ def test_augment_copies_labels(gaz):
     assert new_texts[:2] == texts and len(new_texts) > 2
     assert all("army said it had been forced to pull back." in t for t in new_texts[2:])
     assert (new_y[2:] == [1, 0]).all()
+
+
+def test_a_units_copy_does_not_depend_on_the_other_units_of_its_training_part(gaz):
+    unit = "JNIM said it had seized the army base in Boni."
+    others = ["ISWAP fighters attacked Monguno.", "Al-Shabaab claimed the attack in Mogadishu."]
+    alone, _ = variants([unit], gaz, copies=1, seed=3)
+    after_others, rows = variants(others + [unit], gaz, copies=1, seed=3)
+    assert alone and alone[0] in [t for t, r in zip(after_others, rows) if r == 2]
 
 
 def test_augmentation_runs_inside_training_folds_and_is_logged(store):

@@ -109,3 +109,16 @@ def test_finetune_package_has_onnx_runtime_close_to_fp32(finetune_package):
     assert fast.runtime == "onnx-int8" and ref.runtime == "fp32"
     a, b = fast.predict(TEXTS), ref.predict(TEXTS)
     assert np.nanmax(np.abs(a.proba - b.proba)) < 0.05
+
+
+def test_a_linear_package_loads_and_predicts_without_importing_torch(tfidf_package):
+    # Cold start of the linear families: torch (and its second of imports) is for the encoders only.
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom claims.predictor.predictor import Predictor\n"
+            f"p = Predictor.load({str(tfidf_package['package'])!r})\n"
+            "p.predict(['JNIM said it had seized the base.'])\n"
+            "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

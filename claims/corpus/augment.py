@@ -38,10 +38,15 @@ def swap(text: str, gazetteer: Gazetteer, rng: random.Random, actors: bool = Tru
 
 def variants(texts: list[str], gazetteer: Gazetteer, copies: int, seed: int,
              actors: bool = True, places: bool = True) -> tuple[list[str], list[int]]:
-    """Up to `copies` swapped variants of each unit that mentions something, and the unit each copies."""
-    rng = random.Random(seed)
+    """Up to `copies` swapped variants of each unit that mentions something, and the unit each copies.
+
+    A unit's variants depend only on `seed` and its own text, never on which other units share its
+    training part: with one seed, every fold, country split and the final fit see the same copy of a
+    unit, so the copy's features (its sentence embedding above all) are computed once and cached, not per split.
+    """
     new_texts, rows = [], []
     for i, text in enumerate(texts):
+        rng = random.Random(f"{seed}\x00{text}")  # a str seed is hashed with SHA-512: stable across runs
         found = {v for _ in range(copies) if (v := swap(text, gazetteer, rng, actors, places)) and v != text}
         for v in sorted(found):
             new_texts.append(v)

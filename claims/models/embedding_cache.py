@@ -49,7 +49,12 @@ def _model():
 
 def embed(texts: list[str], cache_dir: Path | None = CACHE_DIR) -> np.ndarray:
     if cache_dir is None:
-        return compute(texts)
+        distinct = list(dict.fromkeys(texts))  # a unit is often also the next unit's context
+        if len(distinct) == len(texts):
+            return compute(texts)
+        vectors = compute(distinct)
+        row = {t: i for i, t in enumerate(distinct)}
+        return vectors[[row[t] for t in texts]]
     folder = _encoder_dir(cache_dir)
     folder.mkdir(parents=True, exist_ok=True)
     keys = [_key(t) for t in texts]

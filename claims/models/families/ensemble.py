@@ -28,6 +28,9 @@ class EnsembleOptions(ModelConfig, ChannelOptions):
     C: float = Field(default=2.0, gt=0)
     class_weight: Literal["balanced"] | None = "balanced"
     rules_weight: float = Field(default=1.0, gt=0, description="Scale of the 0/1 cue indicators.")
+    context_embeddings: float = Field(
+        default=0.0, ge=0, description="Weight of the previous unit's sentence embedding as extra features "
+                                       "(0: none). A unit without a previous one gets zeros.")
 
 
 class Ensemble(ClaimsModel):
@@ -58,10 +61,25 @@ class Ensemble(ClaimsModel):
             else:
                 blocks.append(self.channels_.transform(texts, contexts))
         if "embeddings" in self.parts_:
-            blocks.append(sparse.csr_matrix(self.parts_["embeddings"]._embed(texts)))
+            blocks.extend(sparse.csr_matrix(b) for b in self._embeddings(texts, contexts))
         if "rules" in self.parts_:
             blocks.append(sparse.csr_matrix(self.parts_["rules"].fired(texts) * self.options.rules_weight))
         return sparse.hstack(blocks).tocsr()
+
+    def _embeddings(self, texts, contexts) -> list:
+        """The units' embeddings and, with `context_embeddings`, their previous units' (zeros where
+        there is none). In an article the previous unit is itself a unit, so both come from one
+        call that embeds each distinct text once."""
+        import numpy as np
+
+        embed = self.parts_["embeddings"]._embed
+        if self.options.context_embeddings <= 0:
+            return [embed(texts)]
+        present = [i for i, c in enumerate(contexts) if c.strip()]
+        vectors = embed(list(texts) + [contexts[i] for i in present])
+        previous = np.zeros((len(texts), vectors.shape[1]), dtype=vectors.dtype)
+        previous[present] = vectors[len(texts):]
+        return [vectors[:len(texts)], previous * self.options.context_embeddings]
 
     def _fit(self, texts, y, contexts):
         self.parts_ = self._parts()
@@ -74,8 +92,9 @@ class Ensemble(ClaimsModel):
         return self.head_.predict_proba(self._features(texts, contexts))
 
     def for_inference(self):
-        if "embeddings" in self.parts_:
-            self.parts_["embeddings"].for_inference()
+        for name in ("embeddings", "rules"):
+            if name in self.parts_:
+                self.parts_[name].for_inference()
         return self
 
     def _save(self, path: Path):

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 from pathlib import Path
-
-import skops.io as sio
-from sklearn.feature_extraction.text import CountVectorizer as _CountVectorizer
 
 from claims.util import atomic
 
@@ -41,13 +39,55 @@ def _vocab_sidecar(path: Path) -> Path:
 def _vectorizers(obj) -> list:
     """Text vectorizers inside `obj` (itself, a FeatureUnion's parts, a Pipeline's steps), in order;
     the same walk finds them fitted (at save) and stripped of their vocabulary (at load)."""
-    if isinstance(obj, _CountVectorizer):
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    if isinstance(obj, CountVectorizer):
         return [obj]
     parts = getattr(obj, "transformer_list", None) or getattr(obj, "steps", None) or []
     return [v for _, part in parts for v in _vectorizers(part)]
 
 
+class _NoTorch:
+    """A finder that refuses `torch` and its submodules (see `_skops`)."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(f"{name} is not imported while skops lists its trusted types", name=name)
+        return None
+
+
+def _skops():
+    """skops.io, imported without torch.
+
+    skops lists the estimators it trusts by importing every scikit-learn module, and one of them
+    (`sklearn.externals.array_api_compat.torch`) imports torch: over a second of a linear package's
+    cold start, for a library no scikit-learn part of ours uses. While skops is imported, a finder
+    refuses torch (`pkgutil.walk_packages` skips a package that fails to import, and that package
+    holds no estimator); it is removed at once, so torch imports normally afterwards. Models are loaded
+    before a server starts its threads, so no other thread imports torch in that window. Should a
+    future scikit-learn need torch to list its estimators, skops is imported again without the finder.
+    """
+    if "skops.io" in sys.modules or "torch" in sys.modules:
+        import skops.io
+
+        return skops.io
+    sys.meta_path.insert(0, _NoTorch)
+    try:
+        import skops.io
+    except ImportError:
+        for name in [m for m in sys.modules if m == "skops" or m.startswith("skops.")]:
+            del sys.modules[name]
+        sys.meta_path.remove(_NoTorch)
+        import skops.io
+    finally:
+        if _NoTorch in sys.meta_path:
+            sys.meta_path.remove(_NoTorch)
+    return skops.io
+
+
 def dump(obj, path: Path) -> None:
+    sio = _skops()
     path = Path(path)
     vectorizers = _vectorizers(obj)
     vocabularies = [{term: int(i) for term, i in v.vocabulary_.items()} for v in vectorizers]
@@ -97,6 +137,10 @@ def _restore_vocabularies(obj, path: Path):
 
 
 def load(path: Path):
+    # Imported here, not at the top: importing skops costs seconds (it imports every scikit-learn
+    # module), which a package without scikit-learn parts must not pay.
+    sio = _skops()
+
     path = Path(path)
     try:
         recorded = set(json.loads(_sidecar(path).read_text()))

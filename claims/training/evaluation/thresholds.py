@@ -5,12 +5,24 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from sklearn.metrics import f1_score
 
 from claims.training.evaluation.splits import inner_folds
 from claims.corpus.labelspace import LabelSpace
 
 GRID = np.round(np.arange(0.05, 0.951, 0.025), 3)
+
+
+def grid_f1(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """F1 of `p >= t` against `y` for every t of GRID at once (0 where nothing is predicted or true).
+
+    The same numbers as scikit-learn's `f1_score(..., zero_division=0)` per threshold, which cost
+    most of the threshold search when called 37 times per label per split.
+    """
+    truth = np.asarray(y).astype(bool)
+    predicted = np.asarray(p)[None, :] >= GRID[:, None]
+    tp = (predicted & truth[None, :]).sum(1)
+    denominator = predicted.sum(1) + truth.sum()
+    return np.divide(2 * tp, denominator, out=np.zeros(len(GRID)), where=denominator > 0)
 
 
 def tune(y: np.ndarray, proba: np.ndarray, space: LabelSpace, default: float = 0.5) -> np.ndarray:
@@ -22,7 +34,7 @@ def tune(y: np.ndarray, proba: np.ndarray, space: LabelSpace, default: float = 0
     for j in range(len(space)):
         if y[:, j].sum() == 0:
             continue
-        scores = np.array([f1_score(y[:, j], proba[:, j] >= t, zero_division=0) for t in GRID])
+        scores = grid_f1(y[:, j], proba[:, j])
         best = np.flatnonzero(scores == scores.max())
         thresholds[j] = GRID[best[np.argmin(np.abs(GRID[best] - default))]]
     return thresholds
