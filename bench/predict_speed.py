@@ -5,7 +5,8 @@
 - sentences per second for every packaged family in models/ (5,000 training sentences, repeated and shuffled; median of 3 passes);
 - the fine-tuned predictor (its packaged runtime) against transformers.pipeline("text-classification")
   on the same encoder weights at the pipeline's defaults, and against its own fp32 torch path;
-- how often the optimised runtime's label decisions agree with fp32;
+- how often the optimised runtime's label decisions agree with fp32 (the fine-tuned network's int8
+  path on the speed sentences; the ONNX sentence encoder on the sealed test split);
 - cold start per family: a new process imports, loads the package and predicts one sentence;
 - peak memory of `claims predict` streaming 10,000 and 100,000 sentences.
 
@@ -85,18 +86,30 @@ def pipeline_rate(pkg: Path, texts: list[str]) -> float:
 COLD = """
 import time; t = time.perf_counter()
 from claims.predictor.predictor import Predictor
-p = Predictor.load({pkg!r})
+p = Predictor.load({pkg!r}, runtime={runtime!r})
 p.predict(["JNIM said it had seized the base."])
 print(time.perf_counter() - t)
 """
 
 
-def cold_start(pkg: Path, repeats: int = 3) -> float:
+def test_split_units() -> tuple[list[str], list[str]]:
+    """The sealed test split's units and their previous units (measuring agreement chooses nothing)."""
+    from claims.training import loop
+    from claims.training.config import load_config
+    from claims.util.paths import CONFIGS_DIR
+
+    cfg = load_config(CONFIGS_DIR / "ensemble.yaml")
+    test = loop.load_test_split(cfg, loop.load_data(cfg).docs)
+    return list(test.texts), list(test.contexts)
+
+
+def cold_start(pkg: Path, repeats: int = 3, runtime: str = "auto") -> float:
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-c", COLD.format(pkg=str(pkg))], check=True, env=env, capture_output=True)
+        subprocess.run([sys.executable, "-c", COLD.format(pkg=str(pkg), runtime=runtime)], check=True, env=env,
+                       capture_output=True)
         times.append(time.perf_counter() - t)
     return statistics.median(times)
 
@@ -124,6 +137,8 @@ def main(models: Path = typer.Option(MODELS_DIR), n: int = typer.Option(5000, "-
              f"{len(os.sched_getaffinity(0))} CPU cores, batches of 256, median of 3 passes, model load excluded.", "",
              "| package | family | runtime | sentences/s | cold start (s) |", "|---|---|---|---|---|"]
     finetune = None
+    test_texts, test_contexts = test_split_units()
+    agreement = []
     for pkg in packages:
         pred = Predictor.load(pkg)
         sps = rate(pred.predict, texts)
@@ -131,8 +146,21 @@ def main(models: Path = typer.Option(MODELS_DIR), n: int = typer.Option(5000, "-
         family = pred.model.family_name
         lines.append(f"| {pkg.name} | `{family}` | {pred.runtime} | {sps:,.0f} | {cold:.2f} |")
         print(f"{pkg.name:14s} {family:16s} {pred.runtime:9s} {sps:9,.0f} sentences/s  cold start {cold:.2f} s", flush=True)
+        if pred.runtime == "onnx-encoder":
+            ref = Predictor.load(pkg, runtime="fp32")
+            ref_sps, ref_cold = rate(ref.predict, texts), cold_start(pkg, runtime="fp32")
+            lines.append(f"| {pkg.name} | `{family}` | fp32 (torch encoder) | {ref_sps:,.0f} | {ref_cold:.2f} |")
+            a, b = pred.predict(test_texts, test_contexts), ref.predict(test_texts, test_contexts)
+            agreement.append(f"- `{pkg.name}`: {np.mean(a.decisions == b.decisions):.2%} of "
+                             f"{a.decisions.size:,} (unit, label) pairs; largest probability difference "
+                             f"{np.nanmax(np.abs(a.proba - b.proba)):.1e}.")
+            print(f"{pkg.name:14s} fp32 reference {ref_sps:9,.0f} sentences/s  cold start {ref_cold:.2f} s; "
+                  f"{agreement[-1]}", flush=True)
         if family == "finetune.v1":
             finetune = (pkg, pred, sps)
+    if agreement:
+        lines += ["", f"Labels of the ONNX encoder path against the torch (fp32) path on the sealed test split "
+                      f"({len(test_texts)} units, whole articles with their previous units):", "", *agreement]
     if finetune:
         pkg, fast, fast_sps = finetune
         ref = Predictor.load(pkg, runtime="fp32")

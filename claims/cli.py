@@ -413,7 +413,8 @@ def _compare_table(runs, names: list[str], title: str, narrow: bool) -> Table:
 @app.command("package")
 @reports_input_errors
 def package_cmd(
-    run_id: Annotated[str, typer.Argument(help="A finished parent run, or 'best': the top row of `claims compare`.")],
+    run_id: Annotated[str, typer.Argument(help="A finished parent run (or the short id `claims compare` shows), "
+                                                "or 'best': the top row of `claims compare`.")],
     name: Annotated[str, typer.Option("--name", help="Writes models/NAME/.")],
     register: Annotated[Optional[str], typer.Option(help="Also register in the MLflow model registry under this name.")] = None,
     alias: Annotated[Optional[str], typer.Option(help="Alias for the registered version, e.g. champion.")] = None,
@@ -437,6 +438,13 @@ def package_cmd(
             raise fail("tracking store", f"no finished runs in {experiment!r}")
         run_id = runs.iloc[0]["run_id"]
         err.print(f"best run: {runs.iloc[0]['config']} ({run_id})")
+    elif len(run_id) < 32:  # the short id `claims compare` prints
+        runs = latest_runs(experiment, load_schema())
+        matches = [r for r in runs["run_id"] if r.startswith(run_id)] if not runs.empty else []
+        if len(matches) != 1:
+            raise fail(run_id, f"{'no' if not matches else len(matches)} run(s) of `claims compare` start with it; "
+                               "give the full run id")
+        run_id = matches[0]
     try:
         target = package_run(run_id, name, out_dir=models_dir, register=register, alias=alias, tracking_uri=uri)
     except Exception as e:
@@ -456,7 +464,8 @@ def predict(
     summary: Annotated[bool, typer.Option("--summary", help="Also write OUTPUT.summary.jsonl (e.g. out.csv.summary.jsonl), one row per article.")] = False,
     errors: Annotated[Literal["strict", "replace"], typer.Option("--errors", help="Invalid UTF-8: fail or replace.")] = "strict",
     batch_size: Annotated[int, typer.Option(min=1)] = 256,
-    runtime: Annotated[Literal["auto", "fp32", "onnx-int8"], typer.Option(help="auto: the package's choice.")] = "auto",
+    runtime: Annotated[Literal["auto", "fp32", "onnx-int8", "onnx-encoder"], typer.Option(
+        help="auto: the package's optimised path where it has one; fp32: the torch reference.")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Predict labels and probabilities for every unit, streaming batch by batch.
@@ -480,6 +489,8 @@ def predict(
                                 summary=summary, progress=lambda n: bar.advance(task, n))
     if stats.truncated:
         err.print(f"warning: {stats.truncated} unit(s) longer than {predictor.max_tokens} tokens were truncated")
+    if stats.units == 0:
+        err.print(f"note: no units in {', '.join(inputs)} (empty input): {output} is empty")
     if not quiet:
         err.print(f"{stats.units} units ({stats.empty} empty) -> {output} [runtime {predictor.runtime}]")
         if summary:

@@ -105,3 +105,17 @@ def ensemble_package(tmp_path_factory):
 def finetune_package(tmp_path_factory):
     """A real packaged finetune model (one epoch on little data) with its ONNX int8 runtime."""
     return _packaged(tmp_path_factory, "finetune", "eval.tune_thresholds=false", "train.max_length=32")
+
+
+def heavy_imports_after_predicting(package: Path) -> tuple[str, list[str]]:
+    """In a fresh process: load `package`, predict one unit; the runtime used and which of torch and
+    transformers got imported (cold start pays for every one of them)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom claims.predictor.predictor import Predictor\n"
+            f"p = Predictor.load({str(package)!r})\n"
+            "p.predict(['JNIM said it had seized the base.'])\n"
+            "print(p.runtime, *sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    return out[0], out[1:]

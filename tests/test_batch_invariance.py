@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from claims.predictor.predictor import Predictor
+from tests.conftest import heavy_imports_after_predicting
 from claims.training import loop
 from claims.training.config import load_config
 from claims.util.paths import CONFIGS_DIR
@@ -32,3 +33,14 @@ def test_labels_do_not_depend_on_batch_size_or_order(package, request):
         shuffled[idx] = predictor.predict([texts[i] for i in idx], [contexts[i] for i in idx]).decisions
     assert (alone == whole.decisions).all() and (shuffled == whole.decisions).all()
     assert whole.decisions.any()  # something was predicted, so equality says something
+
+
+def test_the_ensembles_onnx_encoder_gives_the_torch_paths_labels_without_importing_torch(ensemble_package):
+    optimised = Predictor.load(ensemble_package["package"])
+    reference = Predictor.load(ensemble_package["package"], runtime="fp32")
+    assert (optimised.runtime, reference.runtime) == ("onnx-encoder", "fp32")
+    texts, contexts = _units()
+    fast, ref = optimised.predict(texts, contexts), reference.predict(texts, contexts)
+    assert np.nanmax(np.abs(fast.proba - ref.proba)) < 1e-4
+    assert (fast.decisions == ref.decisions).all() and ref.decisions.any()
+    assert heavy_imports_after_predicting(ensemble_package["package"]) == ("onnx-encoder", [])

@@ -113,12 +113,22 @@ def test_finetune_package_has_onnx_runtime_close_to_fp32(finetune_package):
 
 def test_a_linear_package_loads_and_predicts_without_importing_torch(tfidf_package):
     # Cold start of the linear families: torch (and its second of imports) is for the encoders only.
-    import subprocess
-    import sys
+    from tests.conftest import heavy_imports_after_predicting
 
-    code = ("import sys\nfrom claims.predictor.predictor import Predictor\n"
-            f"p = Predictor.load({str(tfidf_package['package'])!r})\n"
-            "p.predict(['JNIM said it had seized the base.'])\n"
-            "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert heavy_imports_after_predicting(tfidf_package["package"]) == ("fp32", [])
+
+
+def test_package_takes_the_short_run_id_that_compare_prints(tfidf_package, tmp_path):
+    from typer.testing import CliRunner
+
+    from claims.cli import app
+
+    short = tfidf_package["run_id"][:12]
+    args = ["package", short, "--name", "short", "--tracking-uri", tfidf_package["store"],
+            "--models-dir", str(tmp_path)]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "short" / "MLmodel").exists()
+    r = CliRunner().invoke(app, ["package", "ffffffff", "--name", "x", "--tracking-uri", tfidf_package["store"],
+                                 "--models-dir", str(tmp_path)])
+    assert r.exit_code == 1 and "give the full run id" in r.output

@@ -164,6 +164,21 @@ def test_invalid_utf8_names_file_and_line_and_leaves_output_untouched(tfidf_pack
     assert r.exit_code == 0 and _jsonl(out)[1]["text"] == "caf\ufffd"
 
 
+def test_empty_article_and_other_language_or_encoding(tfidf_package, tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    r = _predict(tfidf_package["package"], empty, "-o", tmp_path / "e.jsonl", "--quiet")
+    assert r.exit_code == 0 and "no units" in r.output and (tmp_path / "e.jsonl").read_text() == ""
+    french = "L'armée malienne affirme avoir repris le contrôle de Boni.\nLe JNIM a revendiqué l'attaque.\n"
+    (tmp_path / "fr.txt").write_text(french)
+    r = _predict(tfidf_package["package"], tmp_path / "fr.txt", "-o", tmp_path / "fr.jsonl")
+    assert r.exit_code == 0 and len(_jsonl(tmp_path / "fr.jsonl")) == 2  # predicted; documented as unreliable
+    (tmp_path / "fr16.txt").write_bytes(french.encode("utf-16"))
+    r = _predict(tfidf_package["package"], tmp_path / "fr16.txt", "-o", tmp_path / "fr16.jsonl")
+    assert r.exit_code == 1 and "fr16.txt:1" in r.output and "invalid UTF-8" in r.output
+    assert "Traceback" not in r.output and not (tmp_path / "fr16.jsonl").exists()
+
+
 def test_missing_text_field_or_column_names_what_is_there(tfidf_package, tmp_path):
     src = tmp_path / "bad.jsonl"
     src.write_text('{"text": "ok"}\n{"body": "x", "id": 3}\n')

@@ -66,6 +66,11 @@ def package_model_folder(model_dir: Path, name: str, out_dir: Path = MODELS_DIR,
             from claims.models.families.onnx_runtime import export
 
             export(predictor.model, stage / "onnx")
+        if optimise and getattr(predictor.model, "reads_embeddings", False):
+            from claims.models import onnx_encoder
+
+            if not onnx_encoder.present(stage / onnx_encoder.FOLDER):
+                onnx_encoder.export(stage / onnx_encoder.FOLDER)
         code = _code_copy(Path(tmp) / "code")
         target = Path(out_dir) / name
         with atomic.atomic_dir(target) as build:
@@ -90,7 +95,8 @@ def model_card(folder: Path, name: str, run_id: str | None) -> str:
     data = json.loads((folder / "data.json").read_text())
     schema = yaml.safe_load((folder / "schema.yaml").read_text())
     runtime = "ONNX Runtime, int8 dynamic quantisation (fp32 torch kept as reference)" if (folder / "onnx").exists() \
-        else "scikit-learn / numpy on CPU"
+        else "sentence encoder in ONNX Runtime (fp32, same embeddings as torch), scikit-learn on CPU" \
+        if (folder / "encoder").exists() else "scikit-learn / numpy on CPU"
     lines = [
         f"# Model card: {name}",
         "",

@@ -17,7 +17,9 @@ import numpy as np
 
 from claims.corpus.labelspace import LabelSpace
 
-Runtime = Literal["auto", "fp32", "onnx-int8"]
+# auto: the package's optimised path where it has one (ONNX encoder for families that read sentence
+# embeddings, int8 network for finetune.v1); fp32: the torch reference.
+Runtime = Literal["auto", "fp32", "onnx-int8", "onnx-encoder"]
 REQUIRED_FILES = ("family.json", "thresholds.json", "schema.yaml", "config.yaml", "metrics.json", "data.json")
 
 
@@ -59,6 +61,15 @@ class Predictor:
         if missing:
             raise ModelFolderError(f"{folder / 'thresholds.json'}: no threshold for {missing}")
         predictor = cls(model, np.array([raw[c] for c in model.space.column_names]), folder)
+        from claims.models import onnx_encoder
+
+        encoder_dir = folder / onnx_encoder.FOLDER
+        if runtime == "onnx-encoder" and not onnx_encoder.present(encoder_dir):
+            raise ModelFolderError(f"{folder}: runtime onnx-encoder asked for, but {encoder_dir} is missing")
+        if runtime in ("auto", "onnx-encoder") and getattr(model, "reads_embeddings", False) \
+                and onnx_encoder.present(encoder_dir):
+            model.use_onnx_encoder(encoder_dir)
+            predictor.runtime = "onnx-encoder"
         onnx_file = folder / "onnx" / "model.int8.onnx"
         if runtime == "onnx-int8" and not onnx_file.exists():
             raise ModelFolderError(f"{folder}: runtime onnx-int8 asked for, but onnx/model.int8.onnx is missing")

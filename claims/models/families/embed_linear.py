@@ -24,10 +24,22 @@ class EmbedLinear(ClaimsModel):
     family_name = "embed_linear.v1"
     Options = EmbedLinearOptions
 
+    reads_embeddings = True
+    onnx_ = None  # an OnnxEncoder once `use_onnx_encoder` is called (packaged models, prediction only)
+
     def _embed(self, texts):
+        if self.onnx_ is not None:
+            return self.onnx_.embed(list(texts))
         from claims.models import embedding_cache
 
         return embedding_cache.embed(texts, cache_dir=embedding_cache.CACHE_DIR if self.options.cache else None)
+
+    def use_onnx_encoder(self, folder: Path) -> "EmbedLinear":
+        """Embed with the exported encoder in `folder` (see claims.models.onnx_encoder) from now on."""
+        from claims.models.onnx_encoder import OnnxEncoder
+
+        self.onnx_ = OnnxEncoder(folder)
+        return self
 
     def for_inference(self):
         # New text is rarely seen twice: caching it would only fill the disk.

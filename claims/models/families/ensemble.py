@@ -97,6 +97,15 @@ class Ensemble(ClaimsModel):
                 self.parts_[name].for_inference()
         return self
 
+    def use_onnx_encoder(self, folder: Path) -> "Ensemble":
+        if "embeddings" in self.parts_:
+            self.parts_["embeddings"].use_onnx_encoder(folder)
+        return self
+
+    @property
+    def reads_embeddings(self) -> bool:
+        return "embeddings" in self.options.features
+
     def _save(self, path: Path):
         sklearn_io.dump(self.head_, path / "head.skops")
         if "tfidf" in self.parts_:

@@ -1,0 +1,97 @@
+"""The frozen sentence encoder exported to ONNX, for prediction without torch or transformers.
+
+A package whose family reads sentence embeddings (embed_linear.v1, ensemble.v1 with embeddings)
+carries `encoder/encoder.onnx` (the MiniLM network with mean pooling and normalisation, fp32) and
+`encoder/tokenizer.json`. Prediction then imports onnxruntime and tokenizers only: cold start drops
+by seconds, and the embeddings equal the torch path's within float rounding (about 1e-7), so the
+labels are the same. Training always uses the torch path and its on-disk cache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+FOLDER = "encoder"
+ONNX_FILE = "encoder.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+INFO_FILE = "encoder.json"
+MAX_LENGTH = 256  # as embedding_cache.compute truncates
+
+
+def export(folder: Path) -> Path:
+    """Write `folder/encoder.onnx`, `tokenizer.json` and `encoder.json`; returns `folder`."""
+    import torch
+
+    from claims.models import encoder
+
+    folder.mkdir(parents=True, exist_ok=True)
+    # A fresh instance: exporting must not touch the one the embedding cache computes with.
+    network = encoder.load_encoder().eval()
+
+    class Pooled(torch.nn.Module):
+        """Token ids and mask in, normalised mean-pooled sentence embeddings out."""
+
+        def __init__(self):
+            super().__init__()
+            self.network = network
+
+        def forward(self, input_ids, attention_mask):
+            hidden = self.network(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            return torch.nn.functional.normalize(encoder.mean_pool(hidden, attention_mask), dim=1)
+
+    example = encoder.load_tokenizer()(["An example sentence.", "A second, longer example sentence here."],
+                                       padding=True, return_tensors="pt")
+    tmp = folder / (ONNX_FILE + ".tmp")
+    with torch.inference_mode():
+        torch.onnx.export(
+            Pooled(), (example["input_ids"], example["attention_mask"]), str(tmp),
+            input_names=["input_ids", "attention_mask"], output_names=["embedding"],
+            dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
+                          "embedding": {0: "batch"}},
+            opset_version=17, dynamo=False,
+        )
+    os.replace(tmp, folder / ONNX_FILE)
+    shutil.copyfile(encoder.encoder_path() / TOKENIZER_FILE, folder / TOKENIZER_FILE)
+    (folder / INFO_FILE).write_text(json.dumps({"encoder": encoder.ENCODER_ID, "max_length": MAX_LENGTH}))
+    return folder
+
+
+def present(folder: Path) -> bool:
+    return all((folder / f).is_file() for f in (ONNX_FILE, TOKENIZER_FILE))
+
+
+class OnnxEncoder:
+    """Embeds like `embedding_cache.compute`: length-sorted batches, each text once."""
+
+    def __init__(self, folder: Path, batch_size: int = 32):
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = max(1, len(os.sched_getaffinity(0)))
+        opts.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(folder / ONNX_FILE), opts, providers=["CPUExecutionProvider"])
+        self.tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
+        # The file pads and truncates to 128; the torch path pads to the longest unit and cuts at 256.
+        self.tokenizer.enable_truncation(MAX_LENGTH)
+        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        self.batch_size = batch_size
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        distinct = list(dict.fromkeys(texts))
+        width = self.session.get_outputs()[0].shape[1]
+        out = np.zeros((len(distinct), width), dtype=np.float32)
+        order = np.argsort([len(t) for t in distinct], kind="stable")
+        for i in range(0, len(distinct), self.batch_size):
+            idx = order[i:i + self.batch_size]
+            batch = self.tokenizer.encode_batch([distinct[j] for j in idx])
+            feed = {"input_ids": np.array([e.ids for e in batch], dtype=np.int64),
+                    "attention_mask": np.array([e.attention_mask for e in batch], dtype=np.int64)}
+            out[idx] = self.session.run(None, feed)[0]
+        row = {t: k for k, t in enumerate(distinct)}
+        return out[[row[t] for t in texts]] if len(distinct) != len(texts) else out
