@@ -37,7 +37,8 @@ bench: install
 
 # Prediction speed of the packages in models/ (after `make bench`); rewrites the speed section of
 # bench/RESULTS.md. The streaming-memory check (10k and 100k sentences through models/default) is
-# left out here: with the ensemble default it alone takes about 15 minutes (drop --no-memory for it).
+# left out here: 110,000 sentences through the default at its 168 a second is over 10 minutes alone
+# (drop --no-memory for it).
 speed: install
 	$(BIN)/python bench/predict_speed.py --no-memory
 

@@ -492,7 +492,7 @@ def predict(
     if stats.units == 0:
         err.print(f"note: no units in {', '.join(inputs)} (empty input): {output} is empty")
     if not quiet:
-        err.print(f"{stats.units} units ({stats.empty} empty) -> {output} [runtime {predictor.runtime}]")
+        err.print(f"{stats.units} units ({stats.empty} empty) -> {output} (runtime {predictor.runtime})")
         if summary:
             err.print(f"summary of {len(stats.summary)} article(s) -> {summary_path(output)}")
 
