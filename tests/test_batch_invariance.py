@@ -44,3 +44,18 @@ def test_the_ensembles_onnx_encoder_gives_the_torch_paths_labels_without_importi
     assert np.nanmax(np.abs(fast.proba - ref.proba)) < 1e-4
     assert (fast.decisions == ref.decisions).all() and ref.decisions.any()
     assert heavy_imports_after_predicting(ensemble_package["package"]) == ("onnx-encoder", [])
+
+
+@pytest.mark.parametrize("part", ["encoder.onnx", "tokenizer.json"])
+def test_a_damaged_onnx_encoder_is_one_clear_error(ensemble_package, tmp_path, part):
+    import shutil
+
+    from claims.predictor.predictor import ModelFolderError
+
+    copy = tmp_path / "pkg"
+    shutil.copytree(ensemble_package["package"], copy)
+    damaged = copy / "artifacts" / "model" / "encoder" / part
+    damaged.write_bytes(damaged.read_bytes()[:1000])
+    with pytest.raises(ModelFolderError, match="corrupt encoder"):
+        Predictor.load(copy)
+    assert Predictor.load(copy, runtime="fp32").runtime == "fp32"  # the torch path still works

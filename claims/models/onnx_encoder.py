@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from claims.util import atomic
+
 FOLDER = "encoder"
 ONNX_FILE = "encoder.onnx"
 TOKENIZER_FILE = "tokenizer.json"
@@ -46,23 +48,23 @@ def export(folder: Path) -> Path:
 
     example = encoder.load_tokenizer()(["An example sentence.", "A second, longer example sentence here."],
                                        padding=True, return_tensors="pt")
-    tmp = folder / (ONNX_FILE + ".tmp")
-    with torch.inference_mode():
+    # Files first, the network last: `present` asks for both, so a crash leaves no usable half.
+    shutil.copyfile(encoder.encoder_path() / TOKENIZER_FILE, folder / TOKENIZER_FILE)
+    atomic.write_text(folder / INFO_FILE, json.dumps({"encoder": encoder.ENCODER_ID, "max_length": MAX_LENGTH,
+                                                      "dimension": network.config.hidden_size}))
+    with atomic.atomic_path(folder / ONNX_FILE) as tmp, torch.inference_mode():
         torch.onnx.export(
-            Pooled(), (example["input_ids"], example["attention_mask"]), str(tmp),
+            Pooled().eval(), (example["input_ids"], example["attention_mask"]), str(tmp),
             input_names=["input_ids", "attention_mask"], output_names=["embedding"],
             dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
                           "embedding": {0: "batch"}},
             opset_version=17, dynamo=False,
         )
-    os.replace(tmp, folder / ONNX_FILE)
-    shutil.copyfile(encoder.encoder_path() / TOKENIZER_FILE, folder / TOKENIZER_FILE)
-    (folder / INFO_FILE).write_text(json.dumps({"encoder": encoder.ENCODER_ID, "max_length": MAX_LENGTH}))
     return folder
 
 
 def present(folder: Path) -> bool:
-    return all((folder / f).is_file() for f in (ONNX_FILE, TOKENIZER_FILE))
+    return all((folder / f).is_file() for f in (ONNX_FILE, TOKENIZER_FILE, INFO_FILE))
 
 
 class OnnxEncoder:
@@ -75,17 +77,19 @@ class OnnxEncoder:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = max(1, len(os.sched_getaffinity(0)))
         opts.inter_op_num_threads = 1
+        info = json.loads((folder / INFO_FILE).read_text())
         self.session = ort.InferenceSession(str(folder / ONNX_FILE), opts, providers=["CPUExecutionProvider"])
+        max_length = int(info["max_length"])
+        self.dimension = int(info.get("dimension") or self.session.get_outputs()[0].shape[1])
         self.tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
         # The file pads and truncates to 128; the torch path pads to the longest unit and cuts at 256.
-        self.tokenizer.enable_truncation(MAX_LENGTH)
+        self.tokenizer.enable_truncation(max_length)
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
         self.batch_size = batch_size
 
     def embed(self, texts: list[str]) -> np.ndarray:
         distinct = list(dict.fromkeys(texts))
-        width = self.session.get_outputs()[0].shape[1]
-        out = np.zeros((len(distinct), width), dtype=np.float32)
+        out = np.zeros((len(distinct), self.dimension), dtype=np.float32)
         order = np.argsort([len(t) for t in distinct], kind="stable")
         for i in range(0, len(distinct), self.batch_size):
             idx = order[i:i + self.batch_size]

@@ -68,7 +68,10 @@ class Predictor:
             raise ModelFolderError(f"{folder}: runtime onnx-encoder asked for, but {encoder_dir} is missing")
         if runtime in ("auto", "onnx-encoder") and getattr(model, "reads_embeddings", False) \
                 and onnx_encoder.present(encoder_dir):
-            model.use_onnx_encoder(encoder_dir)
+            try:
+                model.use_onnx_encoder(encoder_dir)
+            except Exception as e:  # onnxruntime and tokenizers raise their own types for damaged files
+                raise ModelFolderError(f"{encoder_dir}: corrupt encoder: {type(e).__name__}: {e}") from None
             predictor.runtime = "onnx-encoder"
         onnx_file = folder / "onnx" / "model.int8.onnx"
         if runtime == "onnx-int8" and not onnx_file.exists():
