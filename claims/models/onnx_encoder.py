@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,11 @@ def export(folder: Path) -> Path:
     shutil.copyfile(encoder.encoder_path() / TOKENIZER_FILE, folder / TOKENIZER_FILE)
     atomic.write_text(folder / INFO_FILE, json.dumps({"encoder": encoder.ENCODER_ID, "max_length": MAX_LENGTH,
                                                       "dimension": network.config.hidden_size}))
-    with atomic.atomic_path(folder / ONNX_FILE) as tmp, torch.inference_mode():
+    # The tracer warns about Python branches in the attention code (constant for a model given an
+    # attention mask) and about index ops (no negative indices here); the export's embeddings are
+    # checked against torch in tests/test_batch_invariance.py, so the warnings only add noise.
+    with atomic.atomic_path(folder / ONNX_FILE) as tmp, torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         torch.onnx.export(
             Pooled().eval(), (example["input_ids"], example["attention_mask"]), str(tmp),
             input_names=["input_ids", "attention_mask"], output_names=["embedding"],
