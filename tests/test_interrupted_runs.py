@@ -44,7 +44,10 @@ def test_sigterm_marks_the_running_run_failed(store, tmp_path):
             "--set", "eval.test_annotations=[]", "--set", "train.max_length=16"]
     tmp = tmp_path / "tmp"
     tmp.mkdir()
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    # Output to a file, not a pipe nobody reads: a full pipe would block the child in a write, and
+    # then it could not act on the signal in time.
+    log = open(tmp_path / "train.log", "wb")
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
                             env={**os.environ, "HF_HUB_OFFLINE": "1", "TMPDIR": str(tmp)})
     client = MlflowClient(store)
     deadline = time.time() + 120
@@ -56,10 +59,11 @@ def test_sigterm_marks_the_running_run_failed(store, tmp_path):
                 [e.experiment_id], filter_string="attributes.status = 'RUNNING'")]
         except Exception:  # the store is being created
             running = []
-    assert running, proc.stderr.read().decode()[-2000:] if proc.poll() is not None else "no run started"
+    assert running, (tmp_path / "train.log").read_text()[-2000:] if proc.poll() is not None else "no run started"
     time.sleep(2)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 143
+    log.close()
     statuses = {r.info.status for e in client.search_experiments() for r in client.search_runs([e.experiment_id])}
     assert statuses == {"FAILED"}
     assert not list(tmp.iterdir())  # temporary folders are removed while unwinding
