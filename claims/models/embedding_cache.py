@@ -47,14 +47,20 @@ def _model():
     return _MODEL
 
 
+def each_once(texts: list[str], embed_distinct) -> np.ndarray:
+    """`embed_distinct` called on the distinct texts only (a unit is often also the next unit's
+    context), its rows given back in the order and multiplicity of `texts`."""
+    distinct = list(dict.fromkeys(texts))
+    if len(distinct) == len(texts):
+        return embed_distinct(texts)
+    vectors = embed_distinct(distinct)
+    row = {t: i for i, t in enumerate(distinct)}
+    return vectors[[row[t] for t in texts]]
+
+
 def embed(texts: list[str], cache_dir: Path | None = CACHE_DIR) -> np.ndarray:
     if cache_dir is None:
-        distinct = list(dict.fromkeys(texts))  # a unit is often also the next unit's context
-        if len(distinct) == len(texts):
-            return compute(texts)
-        vectors = compute(distinct)
-        row = {t: i for i, t in enumerate(distinct)}
-        return vectors[[row[t] for t in texts]]
+        return each_once(texts, compute)
     folder = _encoder_dir(cache_dir)
     folder.mkdir(parents=True, exist_ok=True)
     keys = [_key(t) for t in texts]

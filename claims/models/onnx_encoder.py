@@ -73,7 +73,7 @@ def present(folder: Path) -> bool:
 
 
 class OnnxEncoder:
-    """Embeds like `embedding_cache.compute`: length-sorted batches, each text once."""
+    """Embeds like `embedding_cache.compute`: length-sorted batches, each distinct text once."""
 
     def __init__(self, folder: Path, batch_size: int = 32):
         import onnxruntime as ort
@@ -93,7 +93,11 @@ class OnnxEncoder:
         self.batch_size = batch_size
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        distinct = list(dict.fromkeys(texts))
+        from claims.models.embedding_cache import each_once
+
+        return each_once(texts, self._embed_distinct)
+
+    def _embed_distinct(self, distinct: list[str]) -> np.ndarray:
         out = np.zeros((len(distinct), self.dimension), dtype=np.float32)
         order = np.argsort([len(t) for t in distinct], kind="stable")
         for i in range(0, len(distinct), self.batch_size):
@@ -102,5 +106,4 @@ class OnnxEncoder:
             feed = {"input_ids": np.array([e.ids for e in batch], dtype=np.int64),
                     "attention_mask": np.array([e.attention_mask for e in batch], dtype=np.int64)}
             out[idx] = self.session.run(None, feed)[0]
-        row = {t: k for k, t in enumerate(distinct)}
-        return out[[row[t] for t in texts]] if len(distinct) != len(texts) else out
+        return out
