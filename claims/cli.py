@@ -16,7 +16,7 @@ from rich.table import Table
 
 from claims.corpus import annotations
 from claims.corpus import interchange
-from claims.util.errors import InputError, fail
+from claims.util.errors import InputError, Problem, fail
 from claims.util.paths import ANNOTATIONS_DIR, MODELS_DIR, SCHEMA_PATH
 from claims.corpus.schema import load_schema
 
@@ -281,6 +281,7 @@ def train(
     from claims.training import loop
     from claims.training import tracking
     from claims.training.pipeline import train_package_check
+    from claims.models.encoder import missing as encoder_missing
     from claims.training.config import load_config
     from claims.training.evaluation.metrics import headline_names
 
@@ -289,6 +290,10 @@ def train(
     for path in configs:
         try:
             cfg = load_config(path, overrides)
+            name = getattr(cfg.model, "encoder", None)
+            if name and (why := encoder_missing(name)):
+                problems.append(Problem(path, None, "model.encoder", why))
+                continue
             data = loop.load_data(cfg)
             planned.append((cfg, data, loop.load_test_split(cfg, data.docs),
                             tracking.resolve_uri(tracking_uri, cfg.tracking.tracking_uri)))

@@ -4,15 +4,23 @@ from tests.conftest import CONFIG_FILES
 from claims.models import registry
 from claims.training.config import ExperimentConfig, load_config
 from claims.util.errors import InputError
-from claims.util.paths import CONFIGS_DIR
+from claims.util.paths import CONFIGS_DIR, ROOT
+
+BENCH_CONFIG_FILES = sorted((ROOT / "bench" / "configs").glob("*.yaml"))
 
 
-@pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", CONFIG_FILES + BENCH_CONFIG_FILES, ids=lambda p: p.name)
 def test_every_config_file_loads(path):
     cfg = load_config(path)
     assert isinstance(cfg, ExperimentConfig)
     assert cfg.name == path.stem
     assert cfg.model.name in registry.names()
+
+
+def test_the_encoder_comparison_covers_both_encoders_and_every_pooling():
+    models = [load_config(p).model for p in BENCH_CONFIG_FILES]
+    assert {m.encoder for m in models} == {"minilm-l6", "mpnet-base"}
+    assert {m.pooling for m in models} == {"mean", "cls", "mean_max"}
 
 
 def test_default_configs_cover_every_family():

@@ -69,7 +69,7 @@ def test_embedding_cache_reuses_vectors(monkeypatch, tmp_path):
 
     texts = ["JNIM claimed the attack.", "The army withdrew."]
     first = embedding_cache.embed(texts, cache_dir=tmp_path)
-    monkeypatch.setattr(embedding_cache, "compute", lambda t: pytest.fail("recomputed a cached text"))
+    monkeypatch.setattr(embedding_cache, "compute", lambda *a, **k: pytest.fail("recomputed a cached text"))
     np.testing.assert_array_equal(embedding_cache.embed(texts, cache_dir=tmp_path), first)
     assert first.shape == (2, 384)
     np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, rtol=1e-5)

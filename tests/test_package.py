@@ -111,6 +111,35 @@ def test_finetune_package_has_onnx_runtime_close_to_fp32(finetune_package):
     assert np.nanmax(np.abs(a.proba - b.proba)) < 0.05
 
 
+@pytest.mark.filterwarnings("ignore:.*were truncated")
+@pytest.mark.parametrize("runtime", ["onnx-int8", "fp32"])
+def test_finetune_predicts_the_same_from_concurrent_threads(finetune_package, runtime):
+    # As under `claims serve`, where MLflow predicts each request in a worker thread. Long units make
+    # the truncation count tokenize without truncation or padding while other threads tokenize with
+    # both, on the model's one tokenizer: unlocked, batches came out ragged or untruncated.
+    from concurrent.futures import ThreadPoolExecutor
+
+    predictor = Predictor.load(finetune_package["package"], runtime=runtime)
+    texts = ["The army said it had retaken the town after heavy fighting overnight. " * 40,
+             "JNIM claimed the attack.", "Residents said the militants withdrew before dawn."] * 10
+    ref = predictor.predict(texts).proba
+
+    def predict_often(_):
+        return [predictor.predict(texts).proba for _ in range(8)]
+
+    with ThreadPoolExecutor(6) as pool:
+        results = [p for batch in pool.map(predict_often, range(6)) for p in batch]
+    assert len(results) == 48
+    assert all(np.allclose(p, ref, atol=1e-6, equal_nan=True) for p in results)
+
+
+def test_pyfunc_replaces_lone_surrogates_its_caller_passes(finetune_package):
+    # An object-dtype DataFrame keeps lone surrogates as given; the HF tokenizer refused them (TypeError).
+    model = mlflow.pyfunc.load_model(str(finetune_package["package"]))
+    df = pd.DataFrame({"text": ["JNIM said \ud800 it had seized the base."], "context": ["x\udfff"]}, dtype=object)
+    assert model.predict(df)["p.withdrawal.yes"].notna().all()
+
+
 def test_a_linear_package_loads_and_predicts_without_importing_torch(tfidf_package):
     # Cold start of the linear families: torch (and its second of imports) is for the encoders only.
     from tests.conftest import heavy_imports_after_predicting

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 from typer.testing import CliRunner
 
 from claims.cli import app
@@ -177,6 +178,24 @@ def test_empty_article_and_other_language_or_encoding(tfidf_package, tmp_path):
     r = _predict(tfidf_package["package"], tmp_path / "fr16.txt", "-o", tmp_path / "fr16.jsonl")
     assert r.exit_code == 1 and "fr16.txt:1" in r.output and "invalid UTF-8" in r.output
     assert "Traceback" not in r.output and not (tmp_path / "fr16.jsonl").exists()
+
+
+@pytest.mark.parametrize("fixture", ["tfidf_package", "finetune_package"])  # finetune: HF tokenizer path
+def test_lone_surrogate_in_json_input_is_replaced_and_predicted(fixture, request, tmp_path):
+    # Valid JSON whose strings are lone UTF-16 surrogates (no UTF-8 form); the last line holds a real pair.
+    src = tmp_path / "s.jsonl"
+    src.write_text('{"id": "a\\udfff", "text": "JNIM said \\ud800 it had seized the base.", "url": "u\\udc80",'
+                   ' "context": "x\\ud800"}\n{"text": "The army withdrew \\ud83d\\ude00"}\n', encoding="ascii")
+    out = tmp_path / "s.jsonl.out.jsonl"
+    r = _predict(request.getfixturevalue(fixture)["package"], src, "-o", out)
+    assert r.exit_code == 0 and r.exception is None, r.output
+    rows = _jsonl(out)
+    assert [row["text"] for row in rows] == ["JNIM said \ufffd it had seized the base.", "The army withdrew \U0001F600"]
+    assert rows[0]["id"] == "a\ufffd" and rows[0]["url"] == "u\ufffd"
+    assert all(row["p.withdrawal.yes"] is not None for row in rows)  # predicted, not skipped
+    csv_out = tmp_path / "s.csv"
+    assert _predict(request.getfixturevalue(fixture)["package"], src, "-o", csv_out).exit_code == 0
+    assert "JNIM said \ufffd it" in csv_out.read_text(encoding="utf-8")
 
 
 def test_missing_text_field_or_column_names_what_is_there(tfidf_package, tmp_path):

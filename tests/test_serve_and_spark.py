@@ -133,6 +133,34 @@ def test_claims_serve_bounds_requests(tfidf_package, tmp_path):
             proc.wait(timeout=30)
 
 
+def test_claims_serve_replaces_lone_surrogates(tfidf_package, tmp_path):
+    # "\ud800" is valid JSON but has no UTF-8 form: MLflow alone answers 400 (a UnicodeEncodeError).
+    port = _free_port()
+    proc = _start([sys.executable, "-m", "claims.cli", "serve", "--model", str(tfidf_package["package"]),
+                   "--port", str(port)], port, tmp_path / "serve.log")
+    url = f"http://127.0.0.1:{port}/invocations"
+    try:
+        body = _split([["a\udfff", "JNIM said \ud800 it had seized the base."], ["b", "The army withdrew \U0001F600"]])
+        assert b"\\ud800" in body and b"\\ud83d\\ude00" in body  # escaped as JSON clients send them
+        status, answer = _post(url, body)
+        assert status == 200 and "Traceback" not in answer, (status, answer)
+        preds = json.loads(answer)["predictions"]
+        assert [p["id"] for p in preds] == ["a\ufffd", "b"] and all(p["p.withdrawal.yes"] is not None for p in preds)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+
+
+def test_mending_a_json_body_touches_only_lone_surrogates():
+    from claims.predictor.server import _mend_json
+
+    assert json.loads(_mend_json(b'{"inputs": ["a\\ud800", 1.5, null]}')) == {"inputs": ["a\ufffd", 1.5, None]}
+    for untouched in (b'{"inputs": ["\\ud83d\\ude00"]}',  # a real pair: an emoji
+                      b'{"inputs": ["\\\\ud800"]}',  # an escaped backslash: the six characters \ud800
+                      b'{"inputs": ["\\ud800"'):  # not JSON: MLflow answers it as before
+        assert _mend_json(untouched) is untouched
+
+
 def _port_is_free(port: int) -> bool:
     import socket
 

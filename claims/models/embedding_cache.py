@@ -16,35 +16,36 @@ def _key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _encoder_dir(cache_dir: Path) -> Path:
-    return cache_dir / "embeddings" / hashlib.sha256(encoder.ENCODER_ID.encode()).hexdigest()[:12]
+def _encoder_dir(cache_dir: Path, name: str, pooling: str) -> Path:
+    return cache_dir / "embeddings" / hashlib.sha256(encoder.encoder_id(name, pooling).encode()).hexdigest()[:12]
 
 
-def compute(texts: list[str], batch_size: int = 64) -> np.ndarray:
-    """Mean-pooled, L2-normalised embeddings, as sentence-transformers computes them for this model."""
+def compute(texts: list[str], batch_size: int = 64, name: str = encoder.DEFAULT,
+            pooling: str = "mean") -> np.ndarray:
+    """L2-normalised embeddings; with mean pooling, as sentence-transformers computes them."""
     import torch
 
     encoder.use_all_cores()
-    tok, model = encoder.load_tokenizer(), _model()
+    tok, model = encoder.load_tokenizer(name), _model(name)
     order = np.argsort([len(t) for t in texts])  # similar lengths per batch: less padding
-    out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
+    width = model.config.hidden_size * (2 if pooling == "mean_max" else 1)
+    out = np.zeros((len(texts), width), dtype=np.float32)
     with torch.inference_mode():
         for i in range(0, len(texts), batch_size):
             idx = order[i:i + batch_size]
             enc = tok([texts[j] for j in idx], padding=True, truncation=True, max_length=256, return_tensors="pt")
-            pooled = encoder.mean_pool(model(**enc).last_hidden_state, enc["attention_mask"])
-            out[idx] = torch.nn.functional.normalize(pooled, dim=1).numpy()
+            hidden = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
+            out[idx] = encoder.pool(hidden, enc["attention_mask"], pooling).numpy()
     return out
 
 
-_MODEL = None
+_MODELS: dict = {}
 
 
-def _model():
-    global _MODEL
-    if _MODEL is None:
-        _MODEL = encoder.load_encoder().eval()
-    return _MODEL
+def _model(name: str):
+    if name not in _MODELS:
+        _MODELS[name] = encoder.load_encoder(name).eval()
+    return _MODELS[name]
 
 
 def each_once(texts: list[str], embed_distinct) -> np.ndarray:
@@ -58,16 +59,20 @@ def each_once(texts: list[str], embed_distinct) -> np.ndarray:
     return vectors[[row[t] for t in texts]]
 
 
-def embed(texts: list[str], cache_dir: Path | None = CACHE_DIR) -> np.ndarray:
+def embed(texts: list[str], cache_dir: Path | None = CACHE_DIR, name: str = encoder.DEFAULT,
+          pooling: str = "mean") -> np.ndarray:
+    def run(batch):
+        return compute(batch, name=name, pooling=pooling)
+
     if cache_dir is None:
-        return each_once(texts, compute)
-    folder = _encoder_dir(cache_dir)
+        return each_once(texts, run)
+    folder = _encoder_dir(cache_dir, name, pooling)
     folder.mkdir(parents=True, exist_ok=True)
     keys = [_key(t) for t in texts]
     found = {k: np.load(folder / f"{k}.npy") for k in set(keys) if (folder / f"{k}.npy").exists()}
     missing = sorted({(k, t) for k, t in zip(keys, texts) if k not in found})
     if missing:
-        vectors = compute([t for _, t in missing])
+        vectors = run([t for _, t in missing])
         for (k, _), v in zip(missing, vectors):
             with atomic.atomic_path(folder / f"{k}.npy") as tmp:
                 with open(tmp, "wb") as f:

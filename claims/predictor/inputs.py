@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,25 @@ from claims.corpus.segment import segment_text
 Unit = dict[str, Any]
 # The csv module refuses fields over 128 KiB by default; a long article pasted in one cell is legal.
 MAX_CSV_FIELD = 16 * 1024 * 1024
+
+
+# A str holding a lone UTF-16 surrogate has no UTF-8 form: JSON may escape one ("\ud800" is valid
+# JSON, and json.loads joins real pairs into one code point, so any surrogate left is lone), but the
+# tokenizers, pandas' Arrow strings and the UTF-8 output files all refuse it with a traceback.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def replace_lone_surrogates(value: Any) -> Any:
+    """`value` with each lone surrogate in it (a str, or the strings and keys of decoded JSON) made U+FFFD.
+
+    Not `str.encode("utf-8", "replace")`: that writes "?" and cannot be told from a real one."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [replace_lone_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {replace_lone_surrogates(k): replace_lone_surrogates(v) for k, v in value.items()}
+    return value
 
 
 # Key of a unit's context (the unit before it in its article). Article inputs set it; JSONL and CSV
@@ -87,7 +107,7 @@ def _jsonl(path: str, errors: str) -> Iterator[Unit]:
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
+                obj = replace_lone_surrogates(json.loads(line))  # JSON is the one input that can carry them
             except json.JSONDecodeError as e:
                 raise InputError(Problem(path, lineno, None, f"malformed JSON: {e.msg}")) from None
             if not isinstance(obj, dict) or not isinstance(obj.get("text"), (str, type(None))) or "text" not in obj:

@@ -70,7 +70,8 @@ def package_model_folder(model_dir: Path, name: str, out_dir: Path = MODELS_DIR,
             from claims.models import onnx_encoder
 
             if not onnx_encoder.present(stage / onnx_encoder.FOLDER):
-                onnx_encoder.export(stage / onnx_encoder.FOLDER)
+                name, pooling = getattr(predictor.model, "embedding_settings", (None, "mean"))
+                onnx_encoder.export(stage / onnx_encoder.FOLDER, name, pooling)
         code = _code_copy(Path(tmp) / "code")
         target = Path(out_dir) / name
         with atomic.atomic_dir(target) as build:

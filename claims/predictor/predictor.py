@@ -122,7 +122,9 @@ class Predictor:
         candidates = [t for t in texts if len(t) > self.max_tokens * 2]
         if not candidates:
             return 0
-        lengths = [len(ids) for ids in self.model.tokenizer_(candidates, truncation=False)["input_ids"]]
+        from claims.models.families.finetune import tokenize  # shared with prediction: locked
+
+        lengths = [len(ids) for ids in tokenize(self.model.tokenizer_, candidates, truncation=False)["input_ids"]]
         return sum(n > self.max_tokens for n in lengths)
 
     def labelled_rows(self, pred: Prediction) -> list[dict[str, Any]]:

@@ -2,13 +2,15 @@
 
 The app is MLflow's own (`/ping`, `/health`, `/version`, `/invocations`, the same JSON and CSV
 formats as `mlflow models serve`); this module only adds a limit on the body size, answered with
-413 and a JSON error before the body is read, and runs it in this process so SIGTERM stops it.
+413 and a JSON error before the body is read, mends lone surrogates in JSON bodies (see
+`_mend_json`), and runs it in this process so SIGTERM stops it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 MAX_BYTES_ENV = "CLAIMS_SERVE_MAX_BYTES"
@@ -52,6 +54,14 @@ def build_app(package: Path, max_bytes: int):
                 return message
 
             try:
+                if _is_json(scope):
+                    raw = await _read_body(counted)
+                    if raw is None:  # the client went away
+                        return None
+                    body = _mend_json(raw)
+                    if body is not raw:
+                        scope = _with_length(scope, len(body))
+                    return await self.inner(scope, _replay(body, receive), send)
                 return await self.inner(scope, counted, send)
             except _TooLarge:
                 return await too_large(scope, receive, send)
@@ -61,6 +71,59 @@ def build_app(package: Path, max_bytes: int):
 
 class _TooLarge(Exception):
     pass
+
+
+# A JSON escape of a surrogate: in a pair (an emoji sent by Python's json.dumps) or lone. Bodies without
+# one, nearly all, are passed on untouched.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _mend_json(body: bytes) -> bytes:
+    """The body with each lone surrogate made U+FFFD. "\\ud800" is valid JSON, but MLflow's pandas
+    strings (Arrow, UTF-8) refuse it: the request got a 400 (a UnicodeEncodeError) before the model saw it."""
+    from claims.predictor.inputs import replace_lone_surrogates
+
+    if not _SURROGATE_ESCAPE.search(body):
+        return body
+    try:
+        parsed = json.loads(body)
+    except ValueError:  # not JSON after all: MLflow reports it
+        return body
+    mended = replace_lone_surrogates(parsed)
+    return body if mended == parsed else json.dumps(mended).encode()
+
+
+def _is_json(scope) -> bool:
+    content_type = dict(scope.get("headers") or []).get(b"content-type", b"")
+    return content_type.split(b";")[0].strip().lower() == b"application/json"
+
+
+async def _read_body(receive) -> bytes | None:
+    """The whole request body (MLflow reads it whole before parsing anyway); None if the client left."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive):
+    """An ASGI receive that hands over `body` in one message, then waits as `receive` does."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replayed():
+        return pending.pop() if pending else await receive()
+
+    return replayed
+
+
+def _with_length(scope, length: int):
+    """The scope with its content-length matching a mended body."""
+    headers = [(k, v) for k, v in scope.get("headers") or [] if k != b"content-length"]
+    return {**scope, "headers": [*headers, (b"content-length", str(length).encode())]}
 
 
 def serve(package: Path, host: str, port: int, max_bytes: int | None = None) -> None:

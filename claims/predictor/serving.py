@@ -38,6 +38,8 @@ class ClaimsPyfunc(mlflow.pyfunc.PythonModel):
         from mlflow.exceptions import MlflowException
         from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
+        from claims.predictor.inputs import replace_lone_surrogates
+
         df = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
         if "text" not in df.columns:
             raise MlflowException(f"input needs a 'text' column; it has {list(df.columns)}",
@@ -46,7 +48,9 @@ class ClaimsPyfunc(mlflow.pyfunc.PythonModel):
         if len(df) > max_units:
             raise MlflowException(f"{len(df)} units in one request; at most {max_units} ({MAX_UNITS_ENV})",
                                   error_code=INVALID_PARAMETER_VALUE)
-        clean = lambda col: ["" if t is None or (isinstance(t, float) and t != t) else str(t) for t in df[col]]  # noqa: E731
+        # A caller's own object-dtype DataFrame may hold lone surrogates, which the tokenizers refuse.
+        clean = lambda col: ["" if t is None or (isinstance(t, float) and t != t)  # noqa: E731
+                             else replace_lone_surrogates(str(t)) for t in df[col]]
         texts = clean("text")
         max_chars = env_limit(MAX_CHARS_ENV, DEFAULT_MAX_CHARS)
         too_long = [i for i, t in enumerate(texts) if len(t) > max_chars]

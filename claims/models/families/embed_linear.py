@@ -1,4 +1,4 @@
-"""embed_linear.v1: frozen MiniLM sentence embeddings, a logistic regression per label."""
+"""embed_linear.v1: frozen sentence embeddings (MiniLM by default), a logistic regression per label."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from claims.models.encoder import DEFAULT, EncoderName, Pooling
 from claims.models.options import ModelConfig
 from claims.models.families import sklearn_io
 from claims.models.families.base import ClaimsModel
@@ -18,6 +19,9 @@ class EmbedLinearOptions(ModelConfig):
     C: float = Field(default=2.0, gt=0)
     class_weight: Literal["balanced"] | None = "balanced"
     cache: bool = Field(default=True, description="Keep embeddings on disk under .cache/embeddings.")
+    encoder: EncoderName = Field(default=DEFAULT, description="Which wheel-shipped sentence encoder.")
+    pooling: Pooling = Field(default="mean", description="Token states to sentence vector: mean, cls "
+                                                         "(first token) or mean_max (both, twice as wide).")
 
 
 class EmbedLinear(ClaimsModel):
@@ -25,6 +29,10 @@ class EmbedLinear(ClaimsModel):
     Options = EmbedLinearOptions
 
     reads_embeddings = True
+
+    @property
+    def embedding_settings(self) -> tuple[str, str]:
+        return self.options.encoder, self.options.pooling
     onnx_ = None  # an OnnxEncoder once `use_onnx_encoder` is called (packaged models, prediction only)
 
     def _embed(self, texts):
@@ -32,7 +40,8 @@ class EmbedLinear(ClaimsModel):
             return self.onnx_.embed(list(texts))
         from claims.models import embedding_cache
 
-        return embedding_cache.embed(texts, cache_dir=embedding_cache.CACHE_DIR if self.options.cache else None)
+        return embedding_cache.embed(texts, cache_dir=embedding_cache.CACHE_DIR if self.options.cache else None,
+                                     name=self.options.encoder, pooling=self.options.pooling)
 
     def use_onnx_encoder(self, folder: Path) -> "EmbedLinear":
         """Embed with the exported encoder in `folder` (see claims.models.onnx_encoder) from now on."""
@@ -56,7 +65,7 @@ class EmbedLinear(ClaimsModel):
     def _save(self, path: Path):
         from claims.models import encoder
 
-        (path / "encoder.txt").write_text(encoder.ENCODER_ID + "\n")
+        (path / "encoder.txt").write_text(encoder.encoder_id(self.options.encoder, self.options.pooling) + "\n")
         sklearn_io.dump(self.head_, path / "head.skops")
 
     def _load(self, path: Path):

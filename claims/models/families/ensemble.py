@@ -1,6 +1,6 @@
 """ensemble.v1: learned features and the rules together, one logistic regression per label.
 
-Features: TF-IDF word and character n-grams, frozen MiniLM sentence embeddings, and the rules.v1
+Features: TF-IDF word and character n-grams, frozen sentence embeddings (MiniLM by default), and the rules.v1
 cue indicators (one per output column). The regression learns how far to trust each cue from the
 training data; on unseen wording, where the n-grams know nothing, the cues carry the decision.
 """
@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field
 from scipy import sparse
 
+from claims.models.encoder import DEFAULT, EncoderName, Pooling
 from claims.models.options import ModelConfig
 from claims.models.families import sklearn_io
 from claims.models.families.base import ClaimsModel, load_model
@@ -31,6 +32,8 @@ class EnsembleOptions(ModelConfig, ChannelOptions):
     context_embeddings: float = Field(
         default=0.0, ge=0, description="Weight of the previous unit's sentence embedding as extra features "
                                        "(0: none). A unit without a previous one gets zeros.")
+    encoder: EncoderName = Field(default=DEFAULT, description="Sentence encoder of the embeddings feature.")
+    pooling: Pooling = Field(default="mean", description="Pooling of the embeddings feature (see embed_linear.v1).")
 
 
 class Ensemble(ClaimsModel):
@@ -45,8 +48,9 @@ class Ensemble(ClaimsModel):
             parts["tfidf"] = registry.get("tfidf_linear.v1")(registry.options_class("tfidf_linear.v1")(),
                                                              self.train_config, self.space)
         if "embeddings" in self.options.features:
-            parts["embeddings"] = registry.get("embed_linear.v1")(registry.options_class("embed_linear.v1")(),
-                                                                  self.train_config, self.space)
+            options = registry.options_class("embed_linear.v1")(encoder=self.options.encoder,
+                                                                pooling=self.options.pooling)
+            parts["embeddings"] = registry.get("embed_linear.v1")(options, self.train_config, self.space)
         if "rules" in self.options.features:
             parts["rules"] = registry.get("rules.v1")(registry.options_class("rules.v1")(),
                                                       self.train_config, self.space)
@@ -105,6 +109,10 @@ class Ensemble(ClaimsModel):
     @property
     def reads_embeddings(self) -> bool:
         return "embeddings" in self.options.features
+
+    @property
+    def embedding_settings(self) -> tuple[str, str]:
+        return self.options.encoder, self.options.pooling
 
     def _save(self, path: Path):
         sklearn_io.dump(self.head_, path / "head.skops")

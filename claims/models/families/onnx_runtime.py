@@ -63,13 +63,15 @@ class OnnxRunner:
         self.space, self.tokenizer, self.max_length, self.batch_size = space, tokenizer, max_length, batch_size
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
+        from claims.models.families.finetune import tokenize  # the tokenizer is the model's, shared
+
         out = np.zeros((len(texts), len(self.space)), dtype=np.float32)
         slices = self.space.slices()
         order = np.argsort([len(t) for t in texts], kind="stable")
         for i in range(0, len(texts), self.batch_size):
             idx = order[i:i + self.batch_size]
-            enc = self.tokenizer([texts[j] for j in idx], padding=True, truncation=True,
-                                 max_length=self.max_length, return_tensors="np")
+            enc = tokenize(self.tokenizer, [texts[j] for j in idx], padding=True, truncation=True,
+                           max_length=self.max_length, return_tensors="np")
             logits = self.session.run(None, {"input_ids": enc["input_ids"].astype(np.int64),
                                              "attention_mask": enc["attention_mask"].astype(np.int64)})
             for task, z in zip(self.space.tasks(), logits):

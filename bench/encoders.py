@@ -1,0 +1,101 @@
+"""Encoders and pooling against prediction speed: the default ensemble and embed_linear with each
+wheel-shipped encoder (MiniLM, mpnet) and pooling (mean, mean+max, first token), every one with
+(a), (b), (d) and the behavioural suite, and the packaged predictor's sentences per second.
+
+Speed is the package as users load it (ONNX encoder), on the sealed test split's units with their
+previous units (whole articles), batches of 256, median of 3 passes, model load excluded.
+
+    python bench/encoders.py [--configs bench/configs/x.yaml ...] [--tracking-uri URI]
+    (`make bench-encoders`, which installs the mpnet wheels first)
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import typer
+from mlflow.tracking import MlflowClient
+
+from claims.predictor.predictor import Predictor
+from claims.training import loop, tracking
+from claims.training.compare import score
+from claims.training.config import load_config
+from claims.training.evaluation.metrics import headline_names
+from claims.training.pipeline import train_package_check
+from claims.training.progress import RichProgress
+from claims.util.paths import CONFIGS_DIR, MODELS_DIR, ROOT
+
+sys.path.insert(0, str(Path(__file__).parent))
+from sections import write_section  # noqa: E402
+
+START, END = "<!-- encoders:start -->", "<!-- encoders:end -->"
+DEFAULT_CONFIGS = [CONFIGS_DIR / "ensemble.yaml", CONFIGS_DIR / "embed_linear.yaml",
+                   *sorted((Path(__file__).parent / "configs").glob("*.yaml"))]
+
+
+def units_per_second(package: Path, texts: list[str], contexts: list[str], batch: int = 256) -> float:
+    predictor = Predictor.load(package)
+    predictor.predict(texts[:batch], contexts[:batch])  # warm-up
+    rates = []
+    for _ in range(3):
+        started = time.perf_counter()
+        for i in range(0, len(texts), batch):
+            predictor.predict(texts[i:i + batch], contexts[i:i + batch])
+        rates.append(len(texts) / (time.perf_counter() - started))
+    return statistics.median(rates)
+
+
+def main(configs: list[Path] = typer.Option(None, help="Configs (default: ensemble, embed_linear, bench/configs/*)."),
+         tracking_uri: str = typer.Option(None, help="MLflow store (default: sqlite:///mlflow.db)."),
+         models_dir: Path = typer.Option(MODELS_DIR),
+         out: Path = typer.Option(ROOT / "bench" / "RESULTS.md")) -> None:
+    planned = []
+    for path in configs or DEFAULT_CONFIGS:
+        cfg = load_config(path)
+        data = loop.load_data(cfg)
+        planned.append((cfg, data, loop.load_test_split(cfg, data.docs)))
+    uri = tracking.resolve_uri(tracking_uri, None)
+    tracking.open_store(uri)
+    client = MlflowClient(uri)
+    rows = []
+    started = time.perf_counter()
+    for cfg, data, test in planned:
+        with RichProgress() as progress:
+            outcome = train_package_check(cfg, data, uri, progress, models_dir=models_dir, test=test)
+        metrics = client.get_run(outcome.result.run_id).data.metrics
+        speed = units_per_second(outcome.package, list(test.texts), list(test.contexts))
+        rows.append((cfg, metrics, speed, outcome.result.run_id))
+        typer.echo(f"{cfg.name}: {speed:.0f} units/s", err=True)
+    total = time.perf_counter() - started
+
+    head = headline_names(planned[0][1].space)
+    import pandas as pd
+
+    table = pd.DataFrame([{**{f"{s}.{h}": m.get(f"{p}.{h}", float("nan")) for p, s in (("cv", "a"), ("country", "b"))
+                              for h in head}, "behaviour": m.get("behaviour.pass_rate", float("nan"))}
+                          for _, m, _, _ in rows])
+    scores = list(score(table, head))
+
+    def cell(m: dict, prefix: str) -> str:
+        return " / ".join(f"{m.get(f'{prefix}.{h}', float('nan')):.3f}" for h in head)
+
+    lines = [START, "## Encoders and pooling against speed", "",
+             f"Made by `python bench/encoders.py` (`make bench-encoders`), {total:.0f} s for all rows. Cells as in the "
+             "first table; speed is the package's units per second on the test split's articles (ONNX encoder, "
+             "2 cores, batches of 256, median of 3). Score chooses on (a), (b) and behaviour only.", "",
+             "| config | family | encoder | pooling | (a) | (b) | (d) | behaviour | score | units/s | run id |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for (cfg, m, speed, run_id), s in sorted(zip(rows, scores), key=lambda r: -r[1]):
+        lines.append(f"| {cfg.name} | `{cfg.model.name}` | {cfg.model.encoder} | {cfg.model.pooling} | {cell(m, 'cv')} | "
+                     f"{cell(m, 'country')} | {cell(m, 'test')} | {m.get('behaviour.pass_rate', float('nan')):.1%} | "
+                     f"{s:.3f} | {speed:.0f} | `{run_id[:8]}` |")
+    lines.append(END)
+    write_section(out, START, END, "\n".join(lines))
+    typer.echo(f"wrote the encoders section of {out}", err=True)
+
+
+if __name__ == "__main__":
+    typer.run(main)
