@@ -130,9 +130,11 @@ def peak_rss_mb(pkg: Path, n: int, tmp: Path) -> tuple[float, float]:
 
 def main(models: Path = typer.Option(MODELS_DIR), n: int = typer.Option(5000, "--sentences"),
          memory: bool = typer.Option(True, help="Also measure peak memory at 10k and 100k sentences."),
-         write: bool = typer.Option(True, help="Update the speed section of bench/RESULTS.md.")) -> None:
+         write: bool = typer.Option(True, help="Update the speed section of bench/RESULTS.md."),
+         only: list[str] = typer.Option(None, "--only", help="Measure just these packages (names in models/).")) -> None:
     texts = sentences(n)
-    packages = sorted(p for p in models.iterdir() if (p / "MLmodel").exists() and p.name != "default")
+    packages = sorted(p for p in models.iterdir() if (p / "MLmodel").exists() and p.name != "default"
+                      and (not only or p.name in only))
     lines = [f"Measured by `python bench/predict_speed.py` on {n} training sentences (repeated, shuffled), "
              f"{len(os.sched_getaffinity(0))} CPU cores, batches of 256, median of 3 passes, model load excluded.", "",
              "| package | family | runtime | sentences/s | cold start (s) |", "|---|---|---|---|---|"]
@@ -146,20 +148,25 @@ def main(models: Path = typer.Option(MODELS_DIR), n: int = typer.Option(5000, "-
         family = pred.model.family_name
         lines.append(f"| {pkg.name} | `{family}` | {pred.runtime} | {sps:,.0f} | {cold:.2f} |")
         print(f"{pkg.name:14s} {family:16s} {pred.runtime:9s} {sps:9,.0f} sentences/s  cold start {cold:.2f} s", flush=True)
-        if pred.runtime == "onnx-encoder":
+        if pred.runtime.startswith("onnx-encoder"):
             ref = Predictor.load(pkg, runtime="fp32")
-            ref_sps, ref_cold = rate(ref.predict, texts), cold_start(pkg, runtime="fp32")
-            lines.append(f"| {pkg.name} | `{family}` | fp32 (torch encoder) | {ref_sps:,.0f} | {ref_cold:.2f} |")
-            a, b = pred.predict(test_texts, test_contexts), ref.predict(test_texts, test_contexts)
-            agreement.append(f"- `{pkg.name}`: {np.mean(a.decisions == b.decisions):.2%} of "
-                             f"{a.decisions.size:,} (unit, label) pairs; largest probability difference "
-                             f"{np.nanmax(np.abs(a.proba - b.proba)):.1e}.")
-            print(f"{pkg.name:14s} fp32 reference {ref_sps:9,.0f} sentences/s  cold start {ref_cold:.2f} s; "
-                  f"{agreement[-1]}", flush=True)
+            b = ref.predict(test_texts, test_contexts)
+            others = [("onnx-encoder", "ONNX fp32 encoder")] if pred.runtime == "onnx-encoder-int8" else []
+            for runtime, title in [*others, ("fp32", "fp32 (torch encoder)")]:
+                other = ref if runtime == "fp32" else Predictor.load(pkg, runtime=runtime)
+                o_sps, o_cold = rate(other.predict, texts), cold_start(pkg, runtime=runtime)
+                lines.append(f"| {pkg.name} | `{family}` | {title} | {o_sps:,.0f} | {o_cold:.2f} |")
+                print(f"{pkg.name:14s} {runtime} {o_sps:9,.0f} sentences/s  cold start {o_cold:.2f} s", flush=True)
+            for path in [pred, *(Predictor.load(pkg, runtime=r) for r, _ in others)]:
+                a = path.predict(test_texts, test_contexts)
+                agreement.append(f"- `{pkg.name}`, {path.runtime}: {np.mean(a.decisions == b.decisions):.2%} of "
+                                 f"{a.decisions.size:,} (unit, label) pairs; largest probability difference "
+                                 f"{np.nanmax(np.abs(a.proba - b.proba)):.1e}.")
+                print(agreement[-1], flush=True)
         if family == "finetune.v1":
             finetune = (pkg, pred, sps)
     if agreement:
-        lines += ["", f"Labels of the ONNX encoder path against the torch (fp32) path on the sealed test split "
+        lines += ["", f"Labels of the ONNX encoder paths against the torch (fp32) path on the sealed test split "
                       f"({len(test_texts)} units, whole articles with their previous units):", "", *agreement]
     if finetune:
         pkg, fast, fast_sps = finetune

@@ -426,6 +426,10 @@ def package_cmd(
     experiment: Annotated[str, typer.Option(help="Experiment searched for 'best'.")] = "conflict-claims",
     tracking_uri: Annotated[Optional[str], typer.Option(help="MLflow store (default: sqlite:///mlflow.db).")] = None,
     models_dir: Annotated[Path, typer.Option(help="Where packages are written.")] = MODELS_DIR,
+    int8_encoder: Annotated[bool, typer.Option(
+        "--int8-encoder", help="Also write a static int8 copy of the sentence encoder, used by default at prediction: "
+                               "about 1.2x faster, labels as the evaluated model's on about 99.5% of (unit, label) "
+                               "pairs.")] = False,
 ) -> None:
     """Package a run's final model as an MLflow pyfunc folder (no pickle), logged back to the run.
 
@@ -451,7 +455,8 @@ def package_cmd(
                                "give the full run id")
         run_id = matches[0]
     try:
-        target = package_run(run_id, name, out_dir=models_dir, register=register, alias=alias, tracking_uri=uri)
+        target = package_run(run_id, name, out_dir=models_dir, register=register, alias=alias, tracking_uri=uri,
+                             int8_encoder=int8_encoder)
     except Exception as e:
         if type(e).__name__ in ("MlflowException", "ModelFolderError", "OSError", "FileNotFoundError"):
             raise fail(run_id, str(e)) from None
@@ -469,7 +474,7 @@ def predict(
     summary: Annotated[bool, typer.Option("--summary", help="Also write OUTPUT.summary.jsonl (e.g. out.csv.summary.jsonl), one row per article.")] = False,
     errors: Annotated[Literal["strict", "replace"], typer.Option("--errors", help="Invalid UTF-8: fail or replace.")] = "strict",
     batch_size: Annotated[int, typer.Option(min=1)] = 256,
-    runtime: Annotated[Literal["auto", "fp32", "onnx-int8", "onnx-encoder"], typer.Option(
+    runtime: Annotated[Literal["auto", "fp32", "onnx-int8", "onnx-encoder", "onnx-encoder-int8"], typer.Option(
         help="auto: the package's optimised path where it has one; fp32: the torch reference.")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:

@@ -36,26 +36,50 @@ def test_labels_do_not_depend_on_batch_size_or_order(package, request):
 
 
 def test_the_ensembles_onnx_encoder_gives_the_torch_paths_labels_without_importing_torch(ensemble_package):
-    optimised = Predictor.load(ensemble_package["package"])
+    exported = Predictor.load(ensemble_package["package"], runtime="onnx-encoder")
     reference = Predictor.load(ensemble_package["package"], runtime="fp32")
-    assert (optimised.runtime, reference.runtime) == ("onnx-encoder", "fp32")
+    assert (exported.runtime, reference.runtime) == ("onnx-encoder", "fp32")
     texts, contexts = _units()
-    fast, ref = optimised.predict(texts, contexts), reference.predict(texts, contexts)
+    fast, ref = exported.predict(texts, contexts), reference.predict(texts, contexts)
     assert np.nanmax(np.abs(fast.proba - ref.proba)) < 1e-4
     assert (fast.decisions == ref.decisions).all() and ref.decisions.any()
     assert heavy_imports_after_predicting(ensemble_package["package"]) == ("onnx-encoder", [])
 
 
-@pytest.mark.parametrize("part", ["encoder.onnx", "tokenizer.json"])
-def test_a_damaged_onnx_encoder_is_one_clear_error(ensemble_package, tmp_path, part):
+@pytest.fixture(scope="module")
+def int8_package(ensemble_package):
+    """The same run packaged again with `--int8-encoder`."""
+    from claims.predictor.package import package_run
+
+    return package_run(ensemble_package["run_id"], "ensemble_int8", out_dir=ensemble_package["root"] / "models",
+                       tracking_uri=ensemble_package["store"], int8_encoder=True)
+
+
+def test_an_int8_encoder_is_opt_in_and_then_agrees_with_fp32_on_99_percent_of_labels(ensemble_package, int8_package):
+    assert not (ensemble_package["package"] / "artifacts" / "model" / "encoder" / "encoder.int8.onnx").exists()
+    optimised = Predictor.load(int8_package)
+    reference = Predictor.load(int8_package, runtime="fp32")
+    assert optimised.runtime == "onnx-encoder-int8"
+    texts, contexts = _units(192)
+    fast, ref = optimised.predict(texts, contexts), reference.predict(texts, contexts)
+    assert (fast.decisions == ref.decisions).mean() >= 0.99
+    assert not np.allclose(fast.proba, ref.proba, atol=1e-6)  # it is another network, not the fp32 one
+    alone = np.vstack([optimised.predict([t], [c]).decisions for t, c in zip(texts[:64], contexts[:64])])
+    assert (alone == fast.decisions[:64]).all()  # fixed scales: the batch does not change a unit's labels
+    assert heavy_imports_after_predicting(int8_package) == ("onnx-encoder-int8", [])
+
+
+@pytest.mark.parametrize("part, runtime", [("encoder.onnx", "auto"), ("encoder.int8.onnx", "auto"),
+                                           ("tokenizer.json", "auto"), ("encoder.onnx", "onnx-encoder")])
+def test_a_damaged_onnx_encoder_is_one_clear_error(int8_package, ensemble_package, tmp_path, part, runtime):
     import shutil
 
     from claims.predictor.predictor import ModelFolderError
 
     copy = tmp_path / "pkg"
-    shutil.copytree(ensemble_package["package"], copy)
+    shutil.copytree(int8_package if part == "encoder.int8.onnx" else ensemble_package["package"], copy)
     damaged = copy / "artifacts" / "model" / "encoder" / part
     damaged.write_bytes(damaged.read_bytes()[:1000])
     with pytest.raises(ModelFolderError, match="corrupt encoder"):
-        Predictor.load(copy)
+        Predictor.load(copy, runtime=runtime)
     assert Predictor.load(copy, runtime="fp32").runtime == "fp32"  # the torch path still works

@@ -161,3 +161,9 @@ def test_package_takes_the_short_run_id_that_compare_prints(tfidf_package, tmp_p
     r = CliRunner().invoke(app, ["package", "ffffffff", "--name", "x", "--tracking-uri", tfidf_package["store"],
                                  "--models-dir", str(tmp_path)])
     assert r.exit_code == 1 and "give the full run id" in r.output
+
+
+def test_a_package_that_carries_an_encoder_is_written_under_the_name_asked_for(ensemble_package):
+    package = ensemble_package["package"]
+    assert package.name == "ensemble" and package.parent == ensemble_package["root"] / "models"
+    assert (package / "artifacts" / "model" / "encoder" / "encoder.onnx").is_file()

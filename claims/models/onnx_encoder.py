@@ -5,6 +5,13 @@ carries `encoder/encoder.onnx` (the encoder network with its pooling and normali
 `encoder/tokenizer.json`. Prediction then imports onnxruntime and tokenizers only: cold start drops
 by seconds, and the embeddings equal the torch path's within float rounding (about 1e-7), so the
 labels are the same. Training always uses the torch path and its on-disk cache.
+
+`claims package --int8-encoder` also writes `encoder/encoder.int8.onnx`, a static int8 copy (fixed activation scales
+calibrated on training units, so a unit's embedding does not depend on what else is in its batch;
+dynamic quantisation computes scales per batch and changed 19 of 2,055 labels between batch 1 and
+a whole article). The feed-forward output projections stay fp32: quantising them too took the
+label agreement with fp32 on the test split from 99.6% to 98.9%. Where a package has it, prediction
+uses it unless told otherwise (`--runtime onnx-encoder`).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from claims.util import atomic
 
 FOLDER = "encoder"
 ONNX_FILE = "encoder.onnx"
+INT8_FILE = "encoder.int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 INFO_FILE = "encoder.json"
 MAX_LENGTH = 256  # as embedding_cache.compute truncates
@@ -72,14 +80,62 @@ def export(folder: Path, name: str | None = None, pooling: str = "mean") -> Path
     return folder
 
 
-def present(folder: Path) -> bool:
-    return all((folder / f).is_file() for f in (ONNX_FILE, TOKENIZER_FILE, INFO_FILE))
+def present(folder: Path, int8: bool = False) -> bool:
+    return all((folder / f).is_file() for f in (INT8_FILE if int8 else ONNX_FILE, TOKENIZER_FILE, INFO_FILE))
+
+
+CALIBRATION_LENGTH = 64  # tokens: calibration batches must share one shape
+
+
+def quantize(folder: Path, calibration: list[str]) -> Path:
+    """Write `folder/encoder.int8.onnx` from `folder/encoder.onnx`, calibrated on `calibration`."""
+    import tempfile
+
+    import onnx
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+    from tokenizers import Tokenizer
+
+    info = json.loads((folder / INFO_FILE).read_text())
+    tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
+    tokenizer.enable_truncation(CALIBRATION_LENGTH)
+    tokenizer.enable_padding(pad_id=int(info.get("pad_id", 0)), pad_token=info.get("pad_token", "[PAD]"),
+                             length=CALIBRATION_LENGTH)
+    batches = []
+    for i in range(0, len(calibration), 16):
+        encoded = tokenizer.encode_batch(calibration[i:i + 16])
+        batches.append({"input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
+                        "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64)})
+
+    class Batches(CalibrationDataReader):
+        def __init__(self):
+            self.rest = iter(batches)
+
+        def get_next(self):
+            return next(self.rest, None)
+
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prepared = Path(tmp) / "prepared.onnx"
+        quant_pre_process(str(folder / ONNX_FILE), str(prepared), skip_symbolic_shape=True)
+        graph = onnx.load(str(prepared)).graph
+        weights = {w.name for w in graph.initializer}
+        # Projections by a weight matrix only (not attention's activation products), and not the
+        # feed-forward outputs, whose inputs have the outliers int8 loses most on.
+        nodes = [n.name for n in graph.node if n.op_type == "MatMul" and any(i in weights for i in n.input)
+                 and not ("/output/dense" in n.name and "attention" not in n.name)]
+        with atomic.atomic_path(folder / INT8_FILE) as out:
+            quantize_static(str(prepared), str(out), Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            nodes_to_quantize=nodes, calibrate_method=CalibrationMethod.MinMax)
+    return folder
 
 
 class OnnxEncoder:
     """Embeds like `embedding_cache.compute`: length-sorted batches, each distinct text once."""
 
-    def __init__(self, folder: Path, batch_size: int = 32):
+    def __init__(self, folder: Path, batch_size: int = 32, int8: bool = False):
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -87,7 +143,8 @@ class OnnxEncoder:
         opts.intra_op_num_threads = max(1, len(os.sched_getaffinity(0)))
         opts.inter_op_num_threads = 1
         info = json.loads((folder / INFO_FILE).read_text())
-        self.session = ort.InferenceSession(str(folder / ONNX_FILE), opts, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(str(folder / (INT8_FILE if int8 else ONNX_FILE)), opts,
+                                            providers=["CPUExecutionProvider"])
         max_length = int(info["max_length"])
         self.dimension = int(info.get("dimension") or self.session.get_outputs()[0].shape[1])
         self.tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))

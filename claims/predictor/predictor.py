@@ -19,7 +19,7 @@ from claims.corpus.labelspace import LabelSpace
 
 # auto: the package's optimised path where it has one (ONNX encoder for families that read sentence
 # embeddings, int8 network for finetune.v1); fp32: the torch reference.
-Runtime = Literal["auto", "fp32", "onnx-int8", "onnx-encoder"]
+Runtime = Literal["auto", "fp32", "onnx-int8", "onnx-encoder", "onnx-encoder-int8"]
 REQUIRED_FILES = ("family.json", "thresholds.json", "schema.yaml", "config.yaml", "metrics.json", "data.json")
 
 
@@ -64,15 +64,17 @@ class Predictor:
         from claims.models import onnx_encoder
 
         encoder_dir = folder / onnx_encoder.FOLDER
-        if runtime == "onnx-encoder" and not onnx_encoder.present(encoder_dir):
-            raise ModelFolderError(f"{folder}: runtime onnx-encoder asked for, but {encoder_dir} is missing")
-        if runtime in ("auto", "onnx-encoder") and getattr(model, "reads_embeddings", False) \
-                and onnx_encoder.present(encoder_dir):
+        # auto: the static int8 encoder where the package has one (packages made before it have not).
+        int8 = runtime == "onnx-encoder-int8" or (runtime == "auto" and onnx_encoder.present(encoder_dir, int8=True))
+        if runtime in ("onnx-encoder", "onnx-encoder-int8") and not onnx_encoder.present(encoder_dir, int8):
+            raise ModelFolderError(f"{folder}: runtime {runtime} asked for, but {encoder_dir} lacks its files")
+        if runtime in ("auto", "onnx-encoder", "onnx-encoder-int8") and getattr(model, "reads_embeddings", False) \
+                and onnx_encoder.present(encoder_dir, int8):
             try:
-                model.use_onnx_encoder(encoder_dir)
+                model.use_onnx_encoder(encoder_dir, int8)
             except Exception as e:  # onnxruntime and tokenizers raise their own types for damaged files
                 raise ModelFolderError(f"{encoder_dir}: corrupt encoder: {type(e).__name__}: {e}") from None
-            predictor.runtime = "onnx-encoder"
+            predictor.runtime = "onnx-encoder-int8" if int8 else "onnx-encoder"
         onnx_file = folder / "onnx" / "model.int8.onnx"
         if runtime == "onnx-int8" and not onnx_file.exists():
             raise ModelFolderError(f"{folder}: runtime onnx-int8 asked for, but onnx/model.int8.onnx is missing")

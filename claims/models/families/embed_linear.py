@@ -43,11 +43,11 @@ class EmbedLinear(ClaimsModel):
         return embedding_cache.embed(texts, cache_dir=embedding_cache.CACHE_DIR if self.options.cache else None,
                                      name=self.options.encoder, pooling=self.options.pooling)
 
-    def use_onnx_encoder(self, folder: Path) -> "EmbedLinear":
+    def use_onnx_encoder(self, folder: Path, int8: bool = False) -> "EmbedLinear":
         """Embed with the exported encoder in `folder` (see claims.models.onnx_encoder) from now on."""
         from claims.models.onnx_encoder import OnnxEncoder
 
-        self.onnx_ = OnnxEncoder(folder)
+        self.onnx_ = OnnxEncoder(folder, int8=int8)
         return self
 
     def for_inference(self):

@@ -101,9 +101,9 @@ class Ensemble(ClaimsModel):
                 self.parts_[name].for_inference()
         return self
 
-    def use_onnx_encoder(self, folder: Path) -> "Ensemble":
+    def use_onnx_encoder(self, folder: Path, int8: bool = False) -> "Ensemble":
         if "embeddings" in self.parts_:
-            self.parts_["embeddings"].use_onnx_encoder(folder)
+            self.parts_["embeddings"].use_onnx_encoder(folder, int8)
         return self
 
     @property
