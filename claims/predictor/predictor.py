@@ -124,7 +124,7 @@ class Predictor:
         candidates = [t for t in texts if len(t) > self.max_tokens * 2]
         if not candidates:
             return 0
-        from claims.models.families.finetune import tokenize  # shared with prediction: locked
+        from claims.models.encoder import tokenize  # shared with prediction: locked
 
         lengths = [len(ids) for ids in tokenize(self.model.tokenizer_, candidates, truncation=False)["input_ids"]]
         return sum(n > self.max_tokens for n in lengths)

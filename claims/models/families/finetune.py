@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from pydantic import Field
 
+from claims.models.encoder import tokenize  # the fitted tokenizer is shared across request threads
 from claims.models.options import ModelConfig
 from claims.models.families.base import ClaimsModel
 
@@ -29,21 +29,6 @@ class FinetuneOptions(ModelConfig):
         default=None, gt=0, description="Learning rate of the new task heads (default: train.learning_rate).")
     freeze_embeddings: bool = Field(
         default=True, description="Keep the word-embedding matrix (half the weights) fixed: faster, less overfitting.")
-
-
-# A fitted model has one HF fast tokenizer, shared by the torch path, the ONNX runner and the
-# predictor's count of truncated units. Each call first *sets* its truncation and padding on the shared
-# Rust tokenizer, then encodes with the GIL released; MLflow's server predicts each request in its own
-# thread, so without this lock one call's settings leak into another's encoding (unpadded or
-# untruncated batches) or the tokenizer refuses with "RuntimeError: Already borrowed". One lock for
-# the process: tokenizing is a small part of a prediction, and a process serves one model.
-_TOKENIZER_LOCK = threading.Lock()
-
-
-def tokenize(tokenizer, texts: list[str], **kwargs):
-    """`tokenizer(texts, **kwargs)`, one call at a time across threads (see _TOKENIZER_LOCK)."""
-    with _TOKENIZER_LOCK:
-        return tokenizer(texts, **kwargs)
 
 
 def _network(space, dropout: float, encoder=None):

@@ -63,7 +63,7 @@ class OnnxRunner:
         self.space, self.tokenizer, self.max_length, self.batch_size = space, tokenizer, max_length, batch_size
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
-        from claims.models.families.finetune import tokenize  # the tokenizer is the model's, shared
+        from claims.models.encoder import tokenize  # the tokenizer is the model's, shared
 
         out = np.zeros((len(texts), len(self.space)), dtype=np.float32)
         slices = self.space.slices()
