@@ -67,6 +67,10 @@ def test_an_int8_encoder_is_opt_in_and_then_agrees_with_fp32_on_99_percent_of_la
     alone = np.vstack([optimised.predict([t], [c]).decisions for t, c in zip(texts[:64], contexts[:64])])
     assert (alone == fast.decisions[:64]).all()  # fixed scales: the batch does not change a unit's labels
     assert heavy_imports_after_predicting(int8_package) == ("onnx-encoder-int8", [])
+    import json
+
+    info = json.loads((int8_package / "artifacts" / "model" / "encoder" / "encoder.json").read_text())
+    assert info["int8_calibration"]["units"] == 400 and len(info["int8_calibration"]["sha256_16"]) == 16
 
 
 @pytest.mark.parametrize("part, runtime", [("encoder.onnx", "auto"), ("encoder.int8.onnx", "auto"),

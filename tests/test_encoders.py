@@ -125,3 +125,17 @@ def test_an_encoder_that_cannot_be_loaded_at_prediction_is_one_line(monkeypatch,
     result = CliRunner().invoke(app, ["predict", "--model", str(tmp_path), str(article), "-o", str(tmp_path / "o.jsonl")])
     assert result.exit_code == 1
     assert "error: encoder mpnet-base is not installed" in result.output and "Traceback" not in result.output
+
+
+def test_a_stale_temporary_unpack_folder_is_removed_and_a_fresh_one_kept(tmp_path):
+    import os
+    import time
+
+    stale, fresh = tmp_path / ".unpacking-old", tmp_path / ".unpacking-new"
+    for folder in (stale, fresh):
+        folder.mkdir()
+        (folder / "all-mpnet-base-v2.zip").write_bytes(b"x")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    encoder._remove_stale_unpacks(tmp_path)
+    assert not stale.exists() and fresh.exists()

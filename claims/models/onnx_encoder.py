@@ -16,6 +16,7 @@ uses it unless told otherwise (`--runtime onnx-encoder`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -127,6 +128,10 @@ def quantize(folder: Path, calibration: list[str]) -> Path:
         # feed-forward outputs, whose inputs have the outliers int8 loses most on.
         nodes = [n.name for n in graph.node if n.op_type == "MatMul" and any(i in weights for i in n.input)
                  and not ("/output/dense" in n.name and "attention" not in n.name)]
+        # Which units set the scales, so a package says what its int8 encoder was calibrated on.
+        digest = hashlib.sha256("\n".join(calibration).encode("utf-8", "replace")).hexdigest()[:16]
+        atomic.write_text(folder / INFO_FILE, json.dumps({**info, "int8_calibration": {
+            "units": len(calibration), "sha256_16": digest, "max_tokens": CALIBRATION_LENGTH}}))
         with atomic.atomic_path(folder / INT8_FILE) as out:
             quantize_static(str(prepared), str(out), Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
