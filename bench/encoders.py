@@ -3,7 +3,8 @@ wheel-shipped encoder (MiniLM, mpnet) and pooling (mean, mean+max, first token),
 (a), (b), (d) and the behavioural suite, and the packaged predictor's sentences per second.
 
 Speed is the package as users load it (ONNX encoder), on the sealed test split's units with their
-previous units (whole articles), batches of 256, median of 3 passes, model load excluded.
+previous units (whole articles), measured as bench/predict_speed.py measures: batches of 256, median
+of 3 passes, model load excluded.
 
     python bench/encoders.py [--configs bench/configs/x.yaml ...] [--tracking-uri URI]
     (`make bench-encoders`, which installs the mpnet wheels first)
@@ -11,7 +12,6 @@ previous units (whole articles), batches of 256, median of 3 passes, model load 
 
 from __future__ import annotations
 
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -21,7 +21,6 @@ from mlflow.tracking import MlflowClient
 
 from claims.predictor.predictor import Predictor
 from claims.training import loop, tracking
-from claims.training.compare import score
 from claims.training.config import load_config
 from claims.training.evaluation.metrics import headline_names
 from claims.training.pipeline import train_package_check
@@ -29,6 +28,7 @@ from claims.training.progress import RichProgress
 from claims.util.paths import CONFIGS_DIR, MODELS_DIR, ROOT
 
 sys.path.insert(0, str(Path(__file__).parent))
+from predict_speed import rate  # noqa: E402
 from sections import write_section  # noqa: E402
 
 START, END = "<!-- encoders:start -->", "<!-- encoders:end -->"
@@ -36,16 +36,11 @@ DEFAULT_CONFIGS = [CONFIGS_DIR / "ensemble.yaml", CONFIGS_DIR / "embed_linear.ya
                    *sorted((Path(__file__).parent / "configs").glob("*.yaml"))]
 
 
-def units_per_second(package: Path, texts: list[str], contexts: list[str], batch: int = 256) -> float:
+def units_per_second(package: Path, texts: list[str], contexts: list[str]) -> float:
+    """`predict_speed.rate` over (unit, previous unit) pairs: whole articles, as users predict them."""
     predictor = Predictor.load(package)
-    predictor.predict(texts[:batch], contexts[:batch])  # warm-up
-    rates = []
-    for _ in range(3):
-        started = time.perf_counter()
-        for i in range(0, len(texts), batch):
-            predictor.predict(texts[i:i + batch], contexts[i:i + batch])
-        rates.append(len(texts) / (time.perf_counter() - started))
-    return statistics.median(rates)
+    return rate(lambda pairs: predictor.predict([t for t, _ in pairs], [c for _, c in pairs]),
+                list(zip(texts, contexts)))
 
 
 def main(configs: list[Path] = typer.Option(None, help="Configs (default: ensemble, embed_linear, bench/configs/*)."),
@@ -72,12 +67,6 @@ def main(configs: list[Path] = typer.Option(None, help="Configs (default: ensemb
     total = time.perf_counter() - started
 
     head = headline_names(planned[0][1].space)
-    import pandas as pd
-
-    table = pd.DataFrame([{**{f"{s}.{h}": m.get(f"{p}.{h}", float("nan")) for p, s in (("cv", "a"), ("country", "b"))
-                              for h in head}, "behaviour": m.get("behaviour.pass_rate", float("nan"))}
-                          for _, m, _, _ in rows])
-    scores = list(score(table, head))
 
     def cell(m: dict, prefix: str) -> str:
         return " / ".join(f"{m.get(f'{prefix}.{h}', float('nan')):.3f}" for h in head)
@@ -88,10 +77,11 @@ def main(configs: list[Path] = typer.Option(None, help="Configs (default: ensemb
              "2 cores, batches of 256, median of 3). Score chooses on (a), (b) and behaviour only.", "",
              "| config | family | encoder | pooling | (a) | (b) | (d) | behaviour | score | units/s | run id |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for (cfg, m, speed, run_id), s in sorted(zip(rows, scores), key=lambda r: -r[1]):
+    # `score` is the default-model rule that training logs on every parent run (claims.training.compare).
+    for cfg, m, speed, run_id in sorted(rows, key=lambda r: -r[1].get("score", -1.0)):
         lines.append(f"| {cfg.name} | `{cfg.model.name}` | {cfg.model.encoder} | {cfg.model.pooling} | {cell(m, 'cv')} | "
                      f"{cell(m, 'country')} | {cell(m, 'test')} | {m.get('behaviour.pass_rate', float('nan')):.1%} | "
-                     f"{s:.3f} | {speed:.0f} | `{run_id[:8]}` |")
+                     f"{m.get('score', float('nan')):.3f} | {speed:.0f} | `{run_id[:8]}` |")
     lines.append(END)
     write_section(out, START, END, "\n".join(lines))
     typer.echo(f"wrote the encoders section of {out}", err=True)

@@ -28,8 +28,7 @@ def compute(texts: list[str], batch_size: int = 64, name: str = encoder.DEFAULT,
     encoder.use_all_cores()
     tok, model = encoder.load_tokenizer(name), _model(name)
     order = np.argsort([len(t) for t in texts])  # similar lengths per batch: less padding
-    width = model.config.hidden_size * (2 if pooling == "mean_max" else 1)
-    out = np.zeros((len(texts), width), dtype=np.float32)
+    out = np.zeros((len(texts), encoder.pooled_width(model.config.hidden_size, pooling)), dtype=np.float32)
     with torch.inference_mode():
         for i in range(0, len(texts), batch_size):
             idx = order[i:i + batch_size]

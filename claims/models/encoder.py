@@ -204,6 +204,10 @@ def mean_pool(last_hidden, attention_mask):
     return (last_hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
 
+def pooled_width(hidden_size: int, pooling: str) -> int:
+    return hidden_size * (2 if pooling == "mean_max" else 1)
+
+
 def pool(last_hidden, attention_mask, pooling: str = "mean"):
     """Normalised sentence vectors. `cls` keeps the first token's state (where a fine-tuned
     encoder would gather who speaks); `mean_max` adds the maximum over tokens, which keeps a cue

@@ -60,7 +60,7 @@ def export(folder: Path, name: str | None = None, pooling: str = "mean") -> Path
 
     example = tokenizer(["An example sentence.", "A second, longer example sentence here."],
                         padding=True, return_tensors="pt")
-    width = network.config.hidden_size * (2 if pooling == "mean_max" else 1)
+    width = encoder.pooled_width(network.config.hidden_size, pooling)
     # Files first, the network last: `present` asks for both, so a crash leaves no usable half.
     shutil.copyfile(encoder.encoder_path(name) / TOKENIZER_FILE, folder / TOKENIZER_FILE)
     atomic.write_text(folder / INFO_FILE, json.dumps({
@@ -81,6 +81,19 @@ def export(folder: Path, name: str | None = None, pooling: str = "mean") -> Path
     return folder
 
 
+def _tokenizer(folder: Path, info: dict, max_length: int, pad_to: int | None = None):
+    """The package's tokenizer, cut at `max_length` and padded to the longest unit (or to `pad_to`)."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
+    # The file pads and truncates to 128; the torch path pads to the longest unit and cuts at 256.
+    tokenizer.enable_truncation(max_length)
+    # Packages exported before encoder.json named its padding hold MiniLM, whose pad is [PAD] = 0.
+    tokenizer.enable_padding(pad_id=int(info.get("pad_id", 0)), pad_token=info.get("pad_token", "[PAD]"),
+                             length=pad_to)
+    return tokenizer
+
+
 def present(folder: Path, int8: bool = False) -> bool:
     return all((folder / f).is_file() for f in (INT8_FILE if int8 else ONNX_FILE, TOKENIZER_FILE, INFO_FILE))
 
@@ -98,13 +111,9 @@ def quantize(folder: Path, calibration: list[str]) -> Path:
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
-    from tokenizers import Tokenizer
 
     info = json.loads((folder / INFO_FILE).read_text())
-    tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
-    tokenizer.enable_truncation(CALIBRATION_LENGTH)
-    tokenizer.enable_padding(pad_id=int(info.get("pad_id", 0)), pad_token=info.get("pad_token", "[PAD]"),
-                             length=CALIBRATION_LENGTH)
+    tokenizer = _tokenizer(folder, info, CALIBRATION_LENGTH, pad_to=CALIBRATION_LENGTH)
     batches = []
     for i in range(0, len(calibration), 16):
         encoded = tokenizer.encode_batch(calibration[i:i + 16])
@@ -144,7 +153,6 @@ class OnnxEncoder:
 
     def __init__(self, folder: Path, batch_size: int = 32, int8: bool = False):
         import onnxruntime as ort
-        from tokenizers import Tokenizer
 
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = max(1, len(os.sched_getaffinity(0)))
@@ -152,13 +160,8 @@ class OnnxEncoder:
         info = json.loads((folder / INFO_FILE).read_text())
         self.session = ort.InferenceSession(str(folder / (INT8_FILE if int8 else ONNX_FILE)), opts,
                                             providers=["CPUExecutionProvider"])
-        max_length = int(info["max_length"])
         self.dimension = int(info.get("dimension") or self.session.get_outputs()[0].shape[1])
-        self.tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
-        # The file pads and truncates to 128; the torch path pads to the longest unit and cuts at 256.
-        self.tokenizer.enable_truncation(max_length)
-        # Packages exported before encoder.json named its padding hold MiniLM, whose pad is [PAD] = 0.
-        self.tokenizer.enable_padding(pad_id=int(info.get("pad_id", 0)), pad_token=info.get("pad_token", "[PAD]"))
+        self.tokenizer = _tokenizer(folder, info, int(info["max_length"]))
         self.batch_size = batch_size
 
     def embed(self, texts: list[str]) -> np.ndarray:

@@ -77,7 +77,10 @@ def package_model_folder(model_dir: Path, name: str, out_dir: Path = MODELS_DIR,
             from claims.models.families.onnx_runtime import export
 
             export(predictor.model, stage / "onnx")
-        if optimise and getattr(predictor.model, "reads_embeddings", False):
+        reads_embeddings = getattr(predictor.model, "reads_embeddings", False)
+        if int8_encoder and not reads_embeddings:
+            raise fail("--int8-encoder", f"family {predictor.model.family_name} has no sentence encoder to quantise")
+        if optimise and reads_embeddings:
             from claims.models import onnx_encoder
 
             if not onnx_encoder.present(stage / onnx_encoder.FOLDER):
@@ -89,8 +92,6 @@ def package_model_folder(model_dir: Path, name: str, out_dir: Path = MODELS_DIR,
                 if not calibration:
                     raise fail(ANNOTATIONS_DIR, "--int8-encoder calibrates on training units; there are none")
                 onnx_encoder.quantize(stage / onnx_encoder.FOLDER, calibration)
-        if int8_encoder and not getattr(predictor.model, "reads_embeddings", False):
-            raise fail("--int8-encoder", f"family {predictor.model.family_name} has no sentence encoder to quantise")
         code = _code_copy(Path(tmp) / "code")
         target = Path(out_dir) / name
         with atomic.atomic_dir(target) as build:
@@ -114,12 +115,15 @@ def model_card(folder: Path, name: str, run_id: str | None) -> str:
     metrics = json.loads((folder / "metrics.json").read_text())
     data = json.loads((folder / "data.json").read_text())
     schema = yaml.safe_load((folder / "schema.yaml").read_text())
-    runtime = "ONNX Runtime, int8 dynamic quantisation (fp32 torch kept as reference)" if (folder / "onnx").exists() \
-        else ("sentence encoder in ONNX Runtime, static int8 (labels as the evaluated model's on about 99.5% of "
-              "(unit, label) pairs; `--runtime onnx-encoder` for the exact fp32 path), scikit-learn on CPU") \
-        if (folder / "encoder" / "encoder.int8.onnx").exists() \
-        else "sentence encoder in ONNX Runtime (fp32, same embeddings as torch), scikit-learn on CPU" \
-        if (folder / "encoder").exists() else "scikit-learn / numpy on CPU"
+    if (folder / "onnx").exists():
+        runtime = "ONNX Runtime, int8 dynamic quantisation (fp32 torch kept as reference)"
+    elif (folder / "encoder" / "encoder.int8.onnx").exists():
+        runtime = ("sentence encoder in ONNX Runtime, static int8 (labels as the evaluated model's on about 99.5% of "
+                   "(unit, label) pairs; `--runtime onnx-encoder` for the exact fp32 path), scikit-learn on CPU")
+    elif (folder / "encoder").exists():
+        runtime = "sentence encoder in ONNX Runtime (fp32, same embeddings as torch), scikit-learn on CPU"
+    else:
+        runtime = "scikit-learn / numpy on CPU"
     lines = [
         f"# Model card: {name}",
         "",
