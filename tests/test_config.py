@@ -17,10 +17,19 @@ def test_every_config_file_loads(path):
     assert cfg.model.name in registry.names()
 
 
-def test_the_encoder_comparison_covers_both_encoders_and_every_pooling():
-    models = [load_config(p).model for p in BENCH_CONFIG_FILES]
-    assert {m.encoder for m in models} == {"minilm-l6", "mpnet-base"}
-    assert {m.pooling for m in models} == {"mean", "cls", "mean_max"}
+def test_the_encoder_comparisons_cover_every_encoder_and_pooling():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_encoders", BENCH_CONFIG_FILES[0].parents[1] / "encoders.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    encoders_section = [load_config(p).model for p in bench.SECTIONS["encoders"][1]]
+    assert {m.encoder for m in encoders_section} == {"minilm-l6", "mpnet-base"}
+    assert {m.pooling for m in encoders_section} == {"mean", "cls", "mean_max"}
+    layers_section = [load_config(p).model for p in bench.SECTIONS["layers"][1]]
+    assert {m.encoder for m in layers_section} == {"minilm-l6", "minilm-l6-first3", "minilm-l6-first2"}
+    in_bench = [{p for p in configs if p in BENCH_CONFIG_FILES} for _, configs in bench.SECTIONS.values()]
+    assert set.union(*in_bench) == set(BENCH_CONFIG_FILES) and not set.intersection(*in_bench)  # each in one section
 
 
 def test_default_configs_cover_every_family():

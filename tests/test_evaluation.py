@@ -47,8 +47,8 @@ def test_inner_folds_are_grouped_too(corpus):
 class Spy:
     seen: list[str] = []
 
-    def fit(self, texts, y, contexts=None):
-        Spy.seen += texts + list(contexts or [])
+    def fit(self, texts, y, contexts=None, groups=None):
+        Spy.seen += texts + list(contexts or []) + list(groups or [])
         return self
 
     def predict_proba(self, texts, contexts=None):

@@ -166,3 +166,37 @@ def test_rule_cues_are_remembered_while_training_but_not_when_serving(schema):
     rules_module._FIRED.clear()
     rules.for_inference().fired([text, "Another unit entirely."])
     assert not rules_module._FIRED
+
+
+def test_finetune_reads_sentence_pairs_and_stops_early_on_held_out_articles(data, tmp_path):
+    cfg = shrunk("finetune", "model.context=true", "model.early_stopping=true", "model.validation_fraction=0.25",
+                 "train.epochs=3", "model.patience=1")
+    model = build(cfg.model, cfg.train, data.schema)
+    model.fit(data.texts, data.y, data.contexts, data.docs)
+    assert 1 <= len(model.validation_) <= 3 and 1 <= model.best_epoch_ <= len(model.validation_)
+    assert len(model.history_) == len(model.validation_)
+    enc = model.encode(data.texts[1:3], data.contexts[1:3])
+    assert all(1 in ids for ids in enc["token_type_ids"])  # the previous unit is the pair's second segment
+    with_ctx = model.predict_proba(data.texts[1:9], data.contexts[1:9])
+    assert not np.allclose(with_ctx, model.predict_proba(data.texts[1:9]))  # loose sentences: no context, still predicted
+    model.save(tmp_path / "m")
+    again = load_model(tmp_path / "m")
+    assert again.best_epoch_ == model.best_epoch_
+    np.testing.assert_allclose(again.predict_proba(data.texts[1:9], data.contexts[1:9]), with_ctx, atol=1e-5)
+
+
+def test_finetune_validation_split_keeps_articles_whole():
+    from claims.models.families.finetune import _validation_split
+
+    groups = [f"doc{i // 5}" for i in range(60)]
+    train, held = _validation_split(groups, 0.2, seed=3)
+    assert not {groups[i] for i in train} & {groups[i] for i in held} and len(held)
+    assert _validation_split(groups[:15], 0.2, seed=3) is None  # three articles: no early stopping
+
+
+def test_without_groups_articles_are_the_context_chains(data):
+    from claims.models.families.base import _groups
+
+    derived = _groups(data.texts, data.contexts, None)
+    same = [derived[i] == derived[i - 1] for i in range(1, len(derived))]
+    assert same == [data.docs[i] == data.docs[i - 1] for i in range(1, len(derived))]

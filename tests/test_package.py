@@ -109,6 +109,10 @@ def test_finetune_package_has_onnx_runtime_close_to_fp32(finetune_package):
     assert fast.runtime == "onnx-int8" and ref.runtime == "fp32"
     a, b = fast.predict(TEXTS), ref.predict(TEXTS)
     assert np.nanmax(np.abs(a.proba - b.proba)) < 0.05
+    contexts = ["", *TEXTS[:-1]]  # as in an article: each unit after the one before
+    a, b = fast.predict(TEXTS, contexts), ref.predict(TEXTS, contexts)
+    assert np.nanmax(np.abs(a.proba - b.proba)) < 0.05
+    assert not np.allclose(b.proba, ref.predict(TEXTS).proba, equal_nan=True)  # the context is read
 
 
 @pytest.mark.filterwarnings("ignore:.*were truncated")

@@ -227,5 +227,6 @@ def test_long_unit_is_truncated_and_counted(finetune_package, tmp_path):
     out = tmp_path / "out.jsonl"
     r = runner.invoke(app, ["predict", "--model", str(finetune_package["package"]), str(src), "-o", str(out)])
     assert r.exit_code == 0, r.output
-    assert "1 unit(s) longer than 32 tokens were truncated" in r.output
+    # max_length 32, doubled for the (unit, previous unit) pairs this fixture reads
+    assert "1 unit(s) longer than 64 tokens were truncated" in r.output
     assert len(_jsonl(out)) == 2

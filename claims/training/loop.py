@@ -210,7 +210,7 @@ def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress
                     [data.contexts[i] for i in idx])
             set_seed(train_cfg.seed)
             return new_model(train_cfg).fit([data.texts[i] for i in idx], data.y[idx],
-                                            [data.contexts[i] for i in idx]), thr
+                                            [data.contexts[i] for i in idx], [data.docs[i] for i in idx]), thr
 
         def cross_validate(prefix: str, fold_list) -> tuple[np.ndarray, np.ndarray]:
             per_seed, oofs = [], []
@@ -233,6 +233,7 @@ def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress
                         mlflow.log_metrics({f"threshold.{n}": float(t) for n, t in zip(space.column_names, thr)})
                         for epoch, loss in enumerate(model.history_, start=1):
                             mlflow.log_metric("train.loss", loss, step=epoch)
+                        _log_stopping(model, "train")
                 covered = ~np.isnan(oof).any(axis=1)
                 per_seed.append(metrics.compute(data.y[covered], pred[covered], oof[covered], space))
                 oofs.append(oof)
@@ -264,11 +265,12 @@ def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress
         set_seed(cfg.train.seed)
         progress.step("final fit on all training data" + (", scored on the test split" if test is not None else ""))
         t_final = time.perf_counter()
-        final = new_model(cfg.train).fit(list(data.texts), data.y, list(data.contexts))
+        final = new_model(cfg.train).fit(list(data.texts), data.y, list(data.contexts), list(data.docs))
         mlflow.log_metric("time.final_fit_seconds", time.perf_counter() - t_final)
         mlflow.log_metric("data.augmented_units", getattr(final, "augmented_units", 0))
         for epoch, loss in enumerate(final.history_, start=1):
             mlflow.log_metric("final.train.loss", loss, step=epoch)
+        _log_stopping(final, "final.train")
         # (d) the final model, as packaged, on the test split
         if test is not None:
             evaluations[TEST] = _score(final, final_thr, test, space)
@@ -284,6 +286,16 @@ def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress
             mlflow.log_text("\n".join(messages) + "\n", "warnings.txt")
         run_id = parent.info.run_id
     return Result(cfg, run_id, cv, final_thr, seconds, messages, evaluations)
+
+
+def _log_stopping(model, prefix: str) -> None:
+    """Per epoch, the held-out score of a family that stops early, and the epoch it kept."""
+    import mlflow
+
+    for epoch, score in enumerate(getattr(model, "validation_", None) or [], start=1):
+        mlflow.log_metric(f"{prefix}.validation_map", score, step=epoch)
+    if getattr(model, "validation_", None):
+        mlflow.log_metric(f"{prefix}.best_epoch", model.best_epoch_)
 
 
 def _score(model: ClaimsModel, thr: np.ndarray, test: Data, space: LabelSpace) -> dict[str, float]:

@@ -32,6 +32,7 @@ class ClaimsModel:
     family_name: ClassVar[str]
     Options: ClassVar[type[ModelConfig]]
     stochastic: ClassVar[bool] = False  # whether results depend on the seed
+    reads_groups: ClassVar[bool] = False  # whether `_fit` takes each unit's article (for inner splits)
 
     def __init__(self, options: ModelConfig, train: TrainConfig, space: LabelSpace):
         self.options = options
@@ -44,9 +45,12 @@ class ClaimsModel:
         self.on_fit_end: Callable[[], None] | None = None
 
     # -- the contract -------------------------------------------------------------------------
-    def fit(self, texts: list[str], y: np.ndarray, contexts: list[str] | None = None) -> "ClaimsModel":
+    def fit(self, texts: list[str], y: np.ndarray, contexts: list[str] | None = None,
+            groups: list[str] | None = None) -> "ClaimsModel":
         """Learn from units and their labels; `contexts[i]` is the unit before `texts[i]` in its
-        article ("" for the first unit and for loose sentences). Families that read no context ignore it."""
+        article ("" for the first unit and for loose sentences), `groups[i]` its article. Families
+        that read no context ignore it; without groups, a family that splits by article takes each
+        run of units chained by their contexts as one article."""
         y = np.asarray(y)
         if y.shape != (len(texts), len(self.space)):
             raise ValueError(f"y has shape {y.shape}, expected {(len(texts), len(self.space))}")
@@ -55,7 +59,11 @@ class ClaimsModel:
         for j in self.constant_:
             warnings.warn(f"label {self.space.column_names[j]} has {'no positive' if rates[j] == 0 else 'no negative'} "
                           f"example in the training data: predicting its base rate", ConstantLabelWarning, stacklevel=2)
-        self._fit(list(texts), y, _contexts(texts, contexts))
+        ctx = _contexts(texts, contexts)
+        if self.reads_groups:
+            self._fit(list(texts), y, ctx, groups=_groups(texts, ctx, groups))
+        else:
+            self._fit(list(texts), y, ctx)
         if self.on_fit_end:
             self.on_fit_end()
         return self
@@ -113,6 +121,19 @@ def _contexts(texts: list[str], contexts: list[str] | None) -> list[str]:
     if len(contexts) != len(texts):
         raise ValueError(f"{len(contexts)} contexts for {len(texts)} texts")
     return [c or "" for c in contexts]
+
+
+def _groups(texts: list[str], contexts: list[str], groups: list[str] | None) -> list[str]:
+    if groups is not None:
+        if len(groups) != len(texts):
+            raise ValueError(f"{len(groups)} groups for {len(texts)} texts")
+        return [str(g) for g in groups]
+    out, k = [], -1
+    for i, c in enumerate(contexts):
+        if not c or i == 0 or c != texts[i - 1]:
+            k += 1
+        out.append(f"chain{k}")
+    return out
 
 
 def build(options: ModelConfig, train: TrainConfig, schema: Schema) -> ClaimsModel:

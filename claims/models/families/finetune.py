@@ -3,6 +3,14 @@
 One shared encoder with mean pooling, one linear head per task: sigmoid with binary cross-entropy
 for multilabel and binary tasks (positive weights for rare labels), softmax with cross-entropy for
 multiclass ones. Saved as safetensors plus the tokenizer and encoder config as JSON.
+
+Options, both off by default so that older configs train what they trained before:
+- `context`: the encoder reads a sentence pair, the unit first and the unit before it second
+  (empty for an article's first unit and for loose sentences, in training as in prediction);
+- `early_stopping`: a share of the training articles (never single units: an article's sentences
+  retell each other) is held out; after each epoch the network is scored on it (mean average
+  precision over the labels, which needs no threshold) and the best epoch's weights are kept;
+  training stops after `patience` epochs without a gain. `train.epochs` is then the most epochs.
 """
 
 from __future__ import annotations
@@ -19,6 +27,8 @@ from claims.models.encoder import tokenize  # the fitted tokenizer is shared acr
 from claims.models.options import ModelConfig
 from claims.models.families.base import ClaimsModel
 
+STOPPING_FILE = "early_stopping.json"
+
 
 class FinetuneOptions(ModelConfig):
     name: Literal["finetune.v1"] = "finetune.v1"
@@ -29,6 +39,11 @@ class FinetuneOptions(ModelConfig):
         default=None, gt=0, description="Learning rate of the new task heads (default: train.learning_rate).")
     freeze_embeddings: bool = Field(
         default=True, description="Keep the word-embedding matrix (half the weights) fixed: faster, less overfitting.")
+    context: bool = Field(default=False, description="Read the unit before as the second sentence of a pair.")
+    early_stopping: bool = Field(default=False, description="Keep the best epoch on held-out training articles.")
+    validation_fraction: float = Field(default=0.15, gt=0, lt=0.5,
+                                       description="Share of training articles held out for early stopping.")
+    patience: int = Field(default=1, ge=1, description="Epochs without a validation gain before stopping.")
 
 
 def _network(space, dropout: float, encoder=None):
@@ -70,12 +85,40 @@ def _length_grouped_batches(lengths: list[int], batch_size: int, gen) -> list[li
     return [batches[i] for i in torch.randperm(len(batches), generator=gen).tolist()]
 
 
+def _validation_split(groups: list[str], fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Training and validation rows, whole articles on each side; None when there are too few articles."""
+    from sklearn.model_selection import GroupShuffleSplit
+
+    if len(set(groups)) < 4:
+        return None
+    split = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+    return next(split.split(np.zeros(len(groups)), groups=np.asarray(groups)))
+
+
+def _mean_average_precision(y: np.ndarray, proba: np.ndarray) -> float:
+    from sklearn.metrics import average_precision_score
+
+    scores = [average_precision_score(y[:, j], proba[:, j]) for j in range(y.shape[1]) if 0 < y[:, j].sum() < len(y)]
+    return float(np.mean(scores)) if scores else 0.0
+
+
 class Finetune(ClaimsModel):
     family_name = "finetune.v1"
     Options = FinetuneOptions
     stochastic = True
+    reads_groups = True
 
-    def _fit(self, texts, y, contexts):
+    @property
+    def max_tokens(self) -> int:
+        """Tokens of unit and context together: a pair gets twice the unit's budget."""
+        return self.train_config.max_length * (2 if self.options.context else 1)
+
+    def encode(self, texts: list[str], contexts: list[str], **kwargs):
+        """Tokenizer output for units, or for (unit, previous unit) pairs with the context option."""
+        pair = [c or "" for c in contexts] if self.options.context else None
+        return tokenize(self.tokenizer_, texts, pair, truncation=True, max_length=self.max_tokens, **kwargs)
+
+    def _fit(self, texts, y, contexts, groups):
         import torch
         from transformers import get_linear_schedule_with_warmup
 
@@ -98,22 +141,28 @@ class Finetune(ClaimsModel):
             losses[task.name] = (torch.nn.CrossEntropyLoss() if task.type == "multiclass"
                                  else torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight[s]))
         target = torch.tensor(y, dtype=torch.float32)
-        steps_per_epoch = math.ceil(len(texts) / tc.batch_size)
         # Randomly initialised heads need larger steps than the pretrained encoder to fit in a few epochs.
-        groups = [{"params": [p for p in self.net_.encoder.parameters() if p.requires_grad]},
+        param_groups = [{"params": [p for p in self.net_.encoder.parameters() if p.requires_grad]},
                   {"params": list(self.net_.heads.parameters()),
                    "lr": self.options.head_learning_rate or tc.learning_rate}]
-        opt = torch.optim.AdamW(groups, lr=tc.learning_rate, weight_decay=tc.weight_decay)
-        total = steps_per_epoch * tc.epochs
+        opt = torch.optim.AdamW(param_groups, lr=tc.learning_rate, weight_decay=tc.weight_decay)
+        rows = np.arange(len(texts))
+        split = _validation_split(groups, self.options.validation_fraction, tc.seed) if self.options.early_stopping else None
+        if split is not None:
+            rows, held = split
+        total = math.ceil(len(rows) / tc.batch_size) * tc.epochs  # the schedule runs over the rows trained on
         sched = get_linear_schedule_with_warmup(opt, int(tc.warmup_ratio * total), total)
         gen = torch.Generator().manual_seed(tc.seed)
-        encoded = self.tokenizer_(texts, truncation=True, max_length=tc.max_length)["input_ids"]
-        self.history_ = []
+        encoded = self.encode(texts, contexts)
+        features = [{k: encoded[k][j] for k in encoded.keys()} for j in range(len(texts))]
+        self.history_, self.validation_, self.best_epoch_ = [], [], tc.epochs
+        best, best_state, waited = -1.0, None, 0
         self.net_.train()
         for epoch in range(1, tc.epochs + 1):
             epoch_loss = 0.0
-            for idx in _length_grouped_batches([len(e) for e in encoded], tc.batch_size, gen):
-                enc = self.tokenizer_.pad({"input_ids": [encoded[j] for j in idx]}, return_tensors="pt")
+            for batch in _length_grouped_batches([len(features[j]["input_ids"]) for j in rows], tc.batch_size, gen):
+                idx = rows[batch]
+                enc = self.tokenizer_.pad([features[j] for j in idx], return_tensors="pt")
                 logits = self.net_(**enc)
                 loss = 0.0
                 for task in self.space.tasks():
@@ -127,9 +176,25 @@ class Finetune(ClaimsModel):
                 opt.step()
                 sched.step()
                 epoch_loss += loss.detach().item() * len(idx)
-            self.history_.append(epoch_loss / len(texts))
+            self.history_.append(epoch_loss / len(rows))
             if self.on_epoch:
                 self.on_epoch(epoch, self.history_[-1])
+            if split is None:
+                continue
+            self.net_.eval()
+            score = _mean_average_precision(y[held], self._predict_proba([texts[j] for j in held],
+                                                                          [contexts[j] for j in held]))
+            self.net_.train()
+            self.validation_.append(score)
+            if score > best:
+                best, waited, self.best_epoch_ = score, 0, epoch
+                best_state = {k: v.detach().clone() for k, v in self.net_.state_dict().items()}
+            else:
+                waited += 1
+                if waited >= self.options.patience:
+                    break
+        if best_state is not None:
+            self.net_.load_state_dict(best_state)
         self.net_.eval()
 
     def _predict_proba(self, texts, contexts):
@@ -147,8 +212,8 @@ class Finetune(ClaimsModel):
         with torch.inference_mode():
             for i in range(0, len(texts), bs):
                 idx = order[i:i + bs]
-                enc = tokenize(self.tokenizer_, [texts[j] for j in idx], padding=True, truncation=True,
-                               max_length=self.train_config.max_length, return_tensors="pt")
+                enc = self.encode([texts[j] for j in idx], [contexts[j] for j in idx], padding=True,
+                                  return_tensors="pt")
                 logits = self.net_(**enc)
                 for task in self.space.tasks():
                     z = logits[task.name]
@@ -164,6 +229,9 @@ class Finetune(ClaimsModel):
         self.net_.encoder.config.to_json_file(str(path / "encoder_config.json"))
         self.tokenizer_.save_pretrained(str(path / "tokenizer"))
         (path / "heads.json").write_text(json.dumps({t.name: len(t.columns) for t in self.space.tasks()}))
+        if getattr(self, "validation_", None):
+            (path / STOPPING_FILE).write_text(json.dumps(
+                {"validation_mean_average_precision": self.validation_, "best_epoch": self.best_epoch_}))
 
     def _load(self, path: Path):
         from safetensors.torch import load_file
@@ -177,3 +245,6 @@ class Finetune(ClaimsModel):
         self.net_.load_state_dict(load_file(str(path / "model.safetensors")))
         self.net_.eval()
         self.tokenizer_ = AutoTokenizer.from_pretrained(str(path / "tokenizer"))
+        stopping = json.loads((path / STOPPING_FILE).read_text()) if (path / STOPPING_FILE).exists() else {}
+        self.validation_ = stopping.get("validation_mean_average_precision", [])
+        self.best_epoch_ = stopping.get("best_epoch", len(self.history_))

@@ -31,17 +31,19 @@ def export(model, folder: Path) -> Path:
             super().__init__()
             self.net = net
 
-        def forward(self, input_ids, attention_mask):
-            out = self.net(input_ids=input_ids, attention_mask=attention_mask)
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            out = self.net(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
             return tuple(out[n] for n in names)
 
-    example = model.tokenizer_(["An example sentence.", "Another one"], padding=True, return_tensors="pt")
+    # Segment ids are an input: a model that reads (unit, previous unit) pairs needs them.
+    example = model.encode(["An example sentence.", "Another one"], ["", "A context."], padding=True,
+                           return_tensors="pt")
+    inputs = ["input_ids", "attention_mask", "token_type_ids"]
     fp32 = folder / ONNX_FP32
     torch.onnx.export(
-        Flat(), (example["input_ids"], example["attention_mask"]), str(fp32),
-        input_names=["input_ids", "attention_mask"], output_names=names,
-        dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
-                      **{n: {0: "batch"} for n in names}},
+        Flat(), tuple(example[k] for k in inputs), str(fp32),
+        input_names=inputs, output_names=names,
+        dynamic_axes={**{k: {0: "batch", 1: "seq"} for k in inputs}, **{n: {0: "batch"} for n in names}},
         opset_version=17, dynamo=False,
     )
     int8 = folder / ONNX_INT8
@@ -53,27 +55,27 @@ def export(model, folder: Path) -> Path:
 class OnnxRunner:
     """Runs the quantised network; same inputs and outputs as the torch path."""
 
-    def __init__(self, path: Path, space, tokenizer, max_length: int, batch_size: int = 64):
+    def __init__(self, path: Path, model, batch_size: int = 64):
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = max(1, len(os.sched_getaffinity(0)))
         opts.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        self.space, self.tokenizer, self.max_length, self.batch_size = space, tokenizer, max_length, batch_size
+        # Files exported before segment ids were an input take two inputs.
+        self.inputs = [i.name for i in self.session.get_inputs()]
+        self.model, self.space, self.batch_size = model, model.space, batch_size
 
-    def predict_proba(self, texts: list[str]) -> np.ndarray:
-        from claims.models.encoder import tokenize  # the tokenizer is the model's, shared
-
+    def predict_proba(self, texts: list[str], contexts: list[str] | None = None) -> np.ndarray:
         out = np.zeros((len(texts), len(self.space)), dtype=np.float32)
+        contexts = contexts if contexts is not None else [""] * len(texts)
         slices = self.space.slices()
         order = np.argsort([len(t) for t in texts], kind="stable")
         for i in range(0, len(texts), self.batch_size):
             idx = order[i:i + self.batch_size]
-            enc = tokenize(self.tokenizer, [texts[j] for j in idx], padding=True, truncation=True,
-                           max_length=self.max_length, return_tensors="np")
-            logits = self.session.run(None, {"input_ids": enc["input_ids"].astype(np.int64),
-                                             "attention_mask": enc["attention_mask"].astype(np.int64)})
+            enc = self.model.encode([texts[j] for j in idx], [contexts[j] for j in idx], padding=True,
+                                    return_tensors="np")
+            logits = self.session.run(None, {k: enc[k].astype(np.int64) for k in self.inputs})
             for task, z in zip(self.space.tasks(), logits):
                 if task.type == "multiclass":
                     e = np.exp(z - z.max(1, keepdims=True))

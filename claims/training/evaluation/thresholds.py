@@ -54,7 +54,7 @@ def inner_thresholds(
     oof = np.full(y.shape, np.nan)
     for tr, va in inner_folds(groups, n_splits):
         ctx = (lambda idx: [contexts[i] for i in idx]) if contexts is not None else (lambda idx: None)  # noqa: E731
-        model = make_model().fit([texts[i] for i in tr], y[tr], ctx(tr))
+        model = make_model().fit([texts[i] for i in tr], y[tr], ctx(tr), [str(g) for g in groups[tr]])
         oof[va] = model.predict_proba([texts[i] for i in va], ctx(va))
     seen = ~np.isnan(oof).any(axis=1)
     if not seen.any():
