@@ -87,7 +87,7 @@ class Simulation:
         make = lambda: _model(self.cfg, self.data)  # noqa: E731
         thr = thresholds.inner_thresholds(make, sub.texts, sub.y, np.asarray(sub.docs), self.space,
                                           self.cfg.eval.inner_folds, self.cfg.eval.default_threshold, sub.contexts)
-        model = make().fit(sub.texts, sub.y, sub.contexts)
+        model = make().fit(sub.texts, sub.y, sub.contexts, sub.docs)
         proba = model.predict_proba(self.test.texts, self.test.contexts)
         m = metrics.compute(self.test.y, self.space.decide(proba, thr), proba, self.space)
         scores = {h: float(m[h]) for h in self.heads}

@@ -110,8 +110,10 @@ class Finetune(ClaimsModel):
 
     @property
     def max_tokens(self) -> int:
-        """Tokens of unit and context together: a pair gets twice the unit's budget."""
-        return self.train_config.max_length * (2 if self.options.context else 1)
+        """Tokens of unit and context together: a pair gets twice the unit's budget, within the
+        encoder's position embeddings (512 for MiniLM)."""
+        budget = self.train_config.max_length * (2 if self.options.context else 1)
+        return min(budget, self.tokenizer_.model_max_length) if self.options.context else budget
 
     def encode(self, texts: list[str], contexts: list[str], **kwargs):
         """Tokenizer output for units, or for (unit, previous unit) pairs with the context option."""
