@@ -199,7 +199,7 @@ def load_tokenizer(name: str = DEFAULT):
     from transformers import AutoTokenizer
 
     offline()
-    return AutoTokenizer.from_pretrained(encoder_path(_weights(name)))
+    return AutoTokenizer.from_pretrained(encoder_path(name))
 
 
 def load_encoder(name: str = DEFAULT):
