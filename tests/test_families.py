@@ -179,6 +179,12 @@ def test_finetune_reads_sentence_pairs_and_stops_early_on_held_out_articles(data
     assert all(1 in ids for ids in enc["token_type_ids"])  # the previous unit is the pair's second segment
     with_ctx = model.predict_proba(data.texts[1:9], data.contexts[1:9])
     assert not np.allclose(with_ctx, model.predict_proba(data.texts[1:9]))  # loose sentences: no context, still predicted
+    words = lambda n: "word " * n  # noqa: E731 - one word piece each
+    budget = model.max_tokens
+    assert model.count_truncated([words(budget * 3 // 4)], [""]) == 0
+    assert model.count_truncated([words(budget * 3 // 4)], [words(budget)]) == 1  # cut to make room for its context
+    assert model.count_truncated(["The army said it repelled the attack."], [words(budget)]) == 0  # only the context is cut
+    assert model.count_truncated([words(budget * 2)], [""]) == 1
     model.save(tmp_path / "m")
     again = load_model(tmp_path / "m")
     assert again.best_epoch_ == model.best_epoch_
@@ -192,6 +198,29 @@ def test_finetune_validation_split_keeps_articles_whole():
     train, held = _validation_split(groups, 0.2, seed=3)
     assert not {groups[i] for i in train} & {groups[i] for i in held} and len(held)
     assert _validation_split(groups[:15], 0.2, seed=3) is None  # three articles: no early stopping
+
+
+def test_finetune_trains_on_swapped_copies_but_never_scores_them():
+    from claims.corpus.augment import article_of, copy_group, is_copy
+    from claims.models.families.finetune import _validation_split
+
+    originals = [f"doc{i // 5}" for i in range(60)]
+    groups = originals + [copy_group(g) for g in originals[::2]]
+    train, held = _validation_split(groups, 0.2, seed=3)
+    held_articles = {groups[i] for i in held}
+    assert held_articles and not any(is_copy(g) for g in held_articles)
+    copies = [i for i in range(60, len(groups))]
+    assert all((article_of(groups[i]) in held_articles) != (i in set(train)) for i in copies)
+
+
+def test_finetune_stops_with_a_clear_error_when_the_loss_is_not_a_number(data, monkeypatch):
+    import torch
+
+    cfg = shrunk("finetune", "train.epochs=2")
+    model = build(cfg.model, cfg.train, data.schema)
+    monkeypatch.setattr(torch.nn.BCEWithLogitsLoss, "forward", lambda self, logits, target: (logits * float("nan")).sum())
+    with pytest.raises(FloatingPointError, match="loss is nan at epoch 1; lower train.learning_rate"):
+        model.fit(data.texts[:40], data.y[:40], data.contexts[:40], data.docs[:40])
 
 
 def test_without_groups_articles_are_the_context_chains(data):

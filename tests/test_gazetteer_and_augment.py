@@ -51,6 +51,16 @@ def test_unknown_label_names_file_and_line(schema, tmp_path):
         load_gazetteer(schema, path, PLACES_PATH)
 
 
+def test_gazetteer_is_read_once_but_an_edited_file_is_read_again(schema, tmp_path):
+    path = tmp_path / "actors.yaml"
+    path.write_text(ACTORS_PATH.read_text())
+    first = load_gazetteer(schema, path, PLACES_PATH)
+    assert load_gazetteer(schema, path, PLACES_PATH) is first
+    path.write_text(ACTORS_PATH.read_text().replace("aliases: [Boko Haram, JAS,", "aliases: [Boko Haram, JAS, Jama'atu Test,", 1))
+    again = load_gazetteer(schema, path, PLACES_PATH)
+    assert again is not first and "Jama'atu Test" in {a for actor in again.actors for a in actor.aliases}
+
+
 def test_unparsable_gazetteer(schema, tmp_path):
     path = tmp_path / "actors.yaml"
     path.write_text("actors:\n  - name: [unclosed\n")

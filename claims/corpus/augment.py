@@ -36,6 +36,23 @@ def swap(text: str, gazetteer: Gazetteer, rng: random.Random, actors: bool = Tru
     return "".join(out) + text[last:]
 
 
+# A copy's group is its article's with this mark: it splits with its article (`article_of`), and a
+# family that scores held-out articles can leave the copies out (`is_copy`).
+COPY_MARK = "\x1fswapped-copy"
+
+
+def copy_group(group: str) -> str:
+    return f"{group}{COPY_MARK}"
+
+
+def is_copy(group: str) -> bool:
+    return group.endswith(COPY_MARK)
+
+
+def article_of(group: str) -> str:
+    return group[:-len(COPY_MARK)] if is_copy(group) else group
+
+
 def variants(texts: list[str], gazetteer: Gazetteer, copies: int, seed: int,
              actors: bool = True, places: bool = True) -> tuple[list[str], list[int]]:
     """Up to `copies` swapped variants of each unit that mentions something, and the unit each copies.
@@ -78,7 +95,7 @@ class Augmenting:
         if contexts is not None:  # a swapped copy keeps the context of the unit it copies
             contexts = list(contexts) + [contexts[i] for i in rows]
         if groups is not None:  # and stays in its article, so an inner split never separates the two
-            groups = list(groups) + [groups[i] for i in rows]
+            groups = list(groups) + [copy_group(groups[i]) for i in rows]
         self.model.fit(texts + new_texts, np.concatenate([y, y[rows]]) if rows else y, contexts, groups)
         return self
 

@@ -66,9 +66,32 @@ class Gazetteer:
         return {hit.label for *_, hit in self.find(text) if isinstance(hit, Actor)}
 
 
+def _stamp(path: Path) -> tuple[str, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return str(path.resolve()), st.st_mtime_ns, st.st_size
+
+
+# Training builds a model per fold, and each loads the gazetteer: read the files once while they are
+# unchanged. Callers only read a Gazetteer, so one object can be shared.
+_LOADED: dict[tuple, Gazetteer] = {}
+
+
 def load_gazetteer(schema: Schema, actors_path: Path | None = None, places_path: Path | None = None) -> Gazetteer:
     """Load and check both files; every problem (duplicate alias, unknown label...) in one error."""
-    actors_path, places_path = actors_path or ACTORS_PATH, places_path or PLACES_PATH
+    actors_path, places_path = Path(actors_path or ACTORS_PATH), Path(places_path or PLACES_PATH)
+    key = (tuple(schema.task(ATTRIBUTION_TASK).label_names), _stamp(actors_path), _stamp(places_path))
+    if None not in key[1:] and key in _LOADED:
+        return _LOADED[key]
+    gazetteer = _read_gazetteer(schema, actors_path, places_path)
+    if None not in key[1:]:
+        _LOADED[key] = gazetteer
+    return gazetteer
+
+
+def _read_gazetteer(schema: Schema, actors_path: Path, places_path: Path) -> Gazetteer:
     problems: list[Problem] = []
     valid_labels = schema.task(ATTRIBUTION_TASK).label_names
     raw = load_yaml_with_lines(actors_path) or {}

@@ -40,6 +40,7 @@ def compute(texts: list[str], batch_size: int = 64, name: str = encoder.DEFAULT,
 
 
 _MODELS: dict = {}
+_READ: dict[Path, dict[str, np.ndarray]] = {}  # cache folder -> vectors already read by this process
 
 
 def _model(name: str):
@@ -69,7 +70,10 @@ def embed(texts: list[str], cache_dir: Path | None = CACHE_DIR, name: str = enco
     folder = _encoder_dir(cache_dir, name, pooling)
     folder.mkdir(parents=True, exist_ok=True)
     keys = [_key(t) for t in texts]
-    found = {k: np.load(folder / f"{k}.npy") for k in set(keys) if (folder / f"{k}.npy").exists()}
+    # Every fit of a run asks again for the same units: the files are read once per process.
+    memo = _READ.setdefault(folder, {})
+    found = {k: memo[k] for k in set(keys) if k in memo}
+    found.update({k: np.load(folder / f"{k}.npy") for k in set(keys) - set(found) if (folder / f"{k}.npy").exists()})
     missing = sorted({(k, t) for k, t in zip(keys, texts) if k not in found})
     if missing:
         vectors = run([t for _, t in missing])
@@ -78,4 +82,5 @@ def embed(texts: list[str], cache_dir: Path | None = CACHE_DIR, name: str = enco
                 with open(tmp, "wb") as f:
                     np.save(f, v)
             found[k] = v
+    memo.update(found)
     return np.stack([found[k] for k in keys])

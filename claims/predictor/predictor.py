@@ -107,7 +107,7 @@ class Predictor:
         if keep:
             kept = [str(texts[i]) for i in keep]
             kept_ctx = [str(contexts[i] or "") for i in keep]
-            truncated = self._count_truncated(kept)
+            truncated = self._count_truncated(kept, kept_ctx)
             if self._onnx:
                 p = self.model.apply_constant(self._onnx.predict_proba(kept, kept_ctx).astype(np.float64))
             else:
@@ -118,9 +118,11 @@ class Predictor:
             warnings.warn(f"{truncated} unit(s) longer than {self.max_tokens} tokens were truncated", stacklevel=2)
         return Prediction(decisions, proba, truncated)
 
-    def _count_truncated(self, texts: list[str]) -> int:
+    def _count_truncated(self, texts: list[str], contexts: list[str]) -> int:
         if self.max_tokens is None:
             return 0
+        if hasattr(self.model, "count_truncated"):  # a family that reads pairs knows what it cut
+            return self.model.count_truncated(texts, contexts)
         # Only long strings can exceed the limit; tokenising just those keeps this cheap.
         candidates = [t for t in texts if len(t) > self.max_tokens * 2]
         if not candidates:

@@ -23,6 +23,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
+from claims.corpus.augment import article_of, is_copy
 from claims.models.encoder import tokenize  # the fitted tokenizer is shared across request threads
 from claims.models.options import ModelConfig
 from claims.models.families.base import ClaimsModel
@@ -86,13 +87,18 @@ def _length_grouped_batches(lengths: list[int], batch_size: int, gen) -> list[li
 
 
 def _validation_split(groups: list[str], fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """Training and validation rows, whole articles on each side; None when there are too few articles."""
+    """Training and validation rows, whole articles on each side; None when there are too few articles.
+
+    Swapped copies go with their article: trained on when it is, never scored (validation measures
+    the units as written)."""
     from sklearn.model_selection import GroupShuffleSplit
 
-    if len(set(groups)) < 4:
+    articles = np.asarray([article_of(g) for g in groups])
+    if len(set(articles)) < 4:
         return None
     split = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
-    return next(split.split(np.zeros(len(groups)), groups=np.asarray(groups)))
+    rows, held = next(split.split(np.zeros(len(groups)), groups=articles))
+    return rows, np.asarray([j for j in held if not is_copy(groups[j])], dtype=int)
 
 
 def _mean_average_precision(y: np.ndarray, proba: np.ndarray) -> float:
@@ -119,6 +125,23 @@ class Finetune(ClaimsModel):
         """Tokenizer output for units, or for (unit, previous unit) pairs with the context option."""
         pair = [c or "" for c in contexts] if self.options.context else None
         return tokenize(self.tokenizer_, texts, pair, truncation=True, max_length=self.max_tokens, **kwargs)
+
+    def count_truncated(self, texts: list[str], contexts: list[str]) -> int:
+        """Units the encoder does not read whole: longer than the budget alone or, with `context`,
+        cut because unit and previous unit together are over it (the longer of the two is cut first)."""
+        limit = self.max_tokens
+        ctx = [c or "" for c in contexts] if self.options.context else [""] * len(texts)
+        # A word piece covers at least one character, so shorter strings cannot reach the limit.
+        rows = [i for i, t in enumerate(texts) if len(t) + len(ctx[i]) + 3 > limit]
+        if not rows:
+            return 0
+        whole = tokenize(self.tokenizer_, [texts[i] for i in rows], truncation=False)["input_ids"]
+        if not self.options.context:
+            return sum(len(ids) > limit for ids in whole)
+        kept = self.encode([texts[i] for i in rows], [ctx[i] for i in rows], return_token_type_ids=True)
+        # In a pair the unit is segment 0, with [CLS] and the first [SEP]; alone it has [CLS] and [SEP].
+        return sum(sum(1 for s in segments if s == 0) < len(ids)
+                   for segments, ids in zip(kept["token_type_ids"], whole))
 
     def _fit(self, texts, y, contexts, groups):
         import torch
@@ -179,6 +202,10 @@ class Finetune(ClaimsModel):
                 sched.step()
                 epoch_loss += loss.detach().item() * len(idx)
             self.history_.append(epoch_loss / len(rows))
+            if not math.isfinite(self.history_[-1]):
+                raise FloatingPointError(f"finetune.v1: the training loss is {self.history_[-1]} at epoch {epoch}; "
+                                         f"lower train.learning_rate (now {tc.learning_rate}) or "
+                                         f"model.head_learning_rate")
             if self.on_epoch:
                 self.on_epoch(epoch, self.history_[-1])
             if split is None:
