@@ -46,7 +46,7 @@ def reports_input_errors(fn):
             if type(e).__name__ == "Terminated":  # SIGTERM: open runs are already marked FAILED
                 typer.echo(f"stopped: {e}", err=True)
                 raise typer.Exit(143) from None
-            if type(e).__name__ == "EncoderMissing":  # weights not installed or their archive damaged
+            if type(e).__name__ == "EncoderMissing" or isinstance(e, FloatingPointError):  # missing weights; a diverged fit
                 typer.echo(f"error: {e}", err=True)
                 raise typer.Exit(1) from None
             raise
@@ -504,7 +504,7 @@ def predict(
         stats = predict_to_file(predictor, inputs, output, lines=lines, errors=errors, batch_size=batch_size,
                                 summary=summary, progress=lambda n: bar.advance(task, n))
     if stats.truncated:
-        err.print(f"warning: {stats.truncated} unit(s) longer than {predictor.max_tokens} tokens were truncated")
+        err.print(f"warning: {stats.truncated} unit(s) were cut to fit the model's {predictor.max_tokens}-token input")
     if stats.units == 0:
         err.print(f"note: no units in {', '.join(inputs)} (empty input): {output} is empty")
     if not quiet:

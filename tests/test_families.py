@@ -70,7 +70,10 @@ def test_embedding_cache_reuses_vectors(monkeypatch, tmp_path):
     texts = ["JNIM claimed the attack.", "The army withdrew."]
     first = embedding_cache.embed(texts, cache_dir=tmp_path)
     monkeypatch.setattr(embedding_cache, "compute", lambda *a, **k: pytest.fail("recomputed a cached text"))
+    monkeypatch.setattr(embedding_cache, "_READ", {})  # a new process: the vectors come from the files
     np.testing.assert_array_equal(embedding_cache.embed(texts, cache_dir=tmp_path), first)
+    monkeypatch.setattr(embedding_cache.np, "load", lambda *a, **k: pytest.fail("read a file twice in one process"))
+    np.testing.assert_array_equal(embedding_cache.embed(texts[::-1], cache_dir=tmp_path), first[::-1])
     assert first.shape == (2, 384)
     np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, rtol=1e-5)
 
@@ -219,7 +222,7 @@ def test_finetune_stops_with_a_clear_error_when_the_loss_is_not_a_number(data, m
     cfg = shrunk("finetune", "train.epochs=2")
     model = build(cfg.model, cfg.train, data.schema)
     monkeypatch.setattr(torch.nn.BCEWithLogitsLoss, "forward", lambda self, logits, target: (logits * float("nan")).sum())
-    with pytest.raises(FloatingPointError, match="loss is nan at epoch 1; lower train.learning_rate"):
+    with pytest.raises(FloatingPointError, match="loss is nan at epoch 1, step 1; lower train.learning_rate"):
         model.fit(data.texts[:40], data.y[:40], data.contexts[:40], data.docs[:40])
 
 

@@ -115,7 +115,7 @@ def test_finetune_package_has_onnx_runtime_close_to_fp32(finetune_package):
     assert not np.allclose(b.proba, ref.predict(TEXTS).proba, equal_nan=True)  # the context is read
 
 
-@pytest.mark.filterwarnings("ignore:.*were truncated")
+@pytest.mark.filterwarnings("ignore:.*were cut to fit")
 @pytest.mark.parametrize("runtime", ["onnx-int8", "fp32"])
 def test_finetune_predicts_the_same_from_concurrent_threads(finetune_package, runtime):
     # As under `claims serve`, where MLflow predicts each request in a worker thread. Long units make

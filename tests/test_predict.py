@@ -228,5 +228,5 @@ def test_long_unit_is_truncated_and_counted(finetune_package, tmp_path):
     r = runner.invoke(app, ["predict", "--model", str(finetune_package["package"]), str(src), "-o", str(out)])
     assert r.exit_code == 0, r.output
     # max_length 32, doubled for the (unit, previous unit) pairs this fixture reads
-    assert "1 unit(s) longer than 64 tokens were truncated" in r.output
+    assert "1 unit(s) were cut to fit the model's 64-token input" in r.output
     assert len(_jsonl(out)) == 2

@@ -94,7 +94,9 @@ class Augmenting:
         self.augmented_units = len(new_texts)
         if contexts is not None:  # a swapped copy keeps the context of the unit it copies
             contexts = list(contexts) + [contexts[i] for i in rows]
-        if groups is not None:  # and stays in its article, so an inner split never separates the two
+        # and stays in its article, marked: a family that splits by article groups on `article_of` (the two
+        # are never separated) and leaves copies out of what it scores (`is_copy`)
+        if groups is not None:
             groups = list(groups) + [copy_group(groups[i]) for i in rows]
         self.model.fit(texts + new_texts, np.concatenate([y, y[rows]]) if rows else y, contexts, groups)
         return self

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -66,16 +67,15 @@ class Gazetteer:
         return {hit.label for *_, hit in self.find(text) if isinstance(hit, Actor)}
 
 
-def _stamp(path: Path) -> tuple[str, int, int] | None:
+def _stamp(path: Path) -> tuple[str, str] | None:
     try:
-        st = path.stat()
+        return str(path.resolve()), hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
         return None
-    return str(path.resolve()), st.st_mtime_ns, st.st_size
 
 
-# Training builds a model per fold, and each loads the gazetteer: read the files once while they are
-# unchanged. Callers only read a Gazetteer, so one object can be shared.
+# Training builds a model per fold, and each loads the gazetteer: parse the files once while their
+# bytes are unchanged. Callers only read a Gazetteer, so one object can be shared.
 _LOADED: dict[tuple, Gazetteer] = {}
 
 

@@ -41,6 +41,7 @@ def compute(texts: list[str], batch_size: int = 64, name: str = encoder.DEFAULT,
 
 _MODELS: dict = {}
 _READ: dict[Path, dict[str, np.ndarray]] = {}  # cache folder -> vectors already read by this process
+MEMO_LIMIT = 200_000  # vectors per encoder kept in memory (300 MB at MiniLM's 384 floats)
 
 
 def _model(name: str):
@@ -82,5 +83,7 @@ def embed(texts: list[str], cache_dir: Path | None = CACHE_DIR, name: str = enco
                 with open(tmp, "wb") as f:
                     np.save(f, v)
             found[k] = v
+    if len(memo) + len(found) > MEMO_LIMIT:  # a long-lived process (a notebook, a sweep) keeps what it reads
+        memo.clear()
     memo.update(found)
     return np.stack([found[k] for k in keys])

@@ -31,7 +31,7 @@ class ModelFolderError(Exception):
 class Prediction:
     decisions: np.ndarray  # units x columns, 0/1
     proba: np.ndarray  # units x columns; NaN for empty units
-    truncated: int  # units longer than the model's input limit
+    truncated: int  # units cut to fit the model's input (alone, or with their previous unit for pair models)
 
 
 class Predictor:
@@ -115,7 +115,7 @@ class Predictor:
             proba[keep] = p
             decisions[keep] = self.space.decide(p, self.thresholds)
         if truncated:
-            warnings.warn(f"{truncated} unit(s) longer than {self.max_tokens} tokens were truncated", stacklevel=2)
+            warnings.warn(f"{truncated} unit(s) were cut to fit the model's {self.max_tokens}-token input", stacklevel=2)
         return Prediction(decisions, proba, truncated)
 
     def _count_truncated(self, texts: list[str], contexts: list[str]) -> int:

@@ -32,7 +32,9 @@ class ClaimsModel:
     family_name: ClassVar[str]
     Options: ClassVar[type[ModelConfig]]
     stochastic: ClassVar[bool] = False  # whether results depend on the seed
-    reads_groups: ClassVar[bool] = False  # whether `_fit` takes each unit's article (for inner splits)
+    # Whether `_fit` takes each unit's article (for inner splits); a swapped copy's group is its
+    # article's, marked (claims.corpus.augment.article_of, is_copy).
+    reads_groups: ClassVar[bool] = False
 
     def __init__(self, options: ModelConfig, train: TrainConfig, space: LabelSpace):
         self.options = options

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import unicodedata
 from pathlib import Path
 from typing import Literal
 
@@ -126,13 +127,15 @@ class Finetune(ClaimsModel):
         pair = [c or "" for c in contexts] if self.options.context else None
         return tokenize(self.tokenizer_, texts, pair, truncation=True, max_length=self.max_tokens, **kwargs)
 
-    def count_truncated(self, texts: list[str], contexts: list[str]) -> int:
+    def count_truncated(self, texts: list[str], contexts: list[str] | None = None) -> int:
         """Units the encoder does not read whole: longer than the budget alone or, with `context`,
         cut because unit and previous unit together are over it (the longer of the two is cut first)."""
         limit = self.max_tokens
-        ctx = [c or "" for c in contexts] if self.options.context else [""] * len(texts)
-        # A word piece covers at least one character, so shorter strings cannot reach the limit.
-        rows = [i for i, t in enumerate(texts) if len(t) + len(ctx[i]) + 3 > limit]
+        ctx = [c or "" for c in contexts] if self.options.context and contexts is not None else [""] * len(texts)
+        # A word piece covers at least one character of the NFD-normalised text (a Hangul syllable is
+        # three), so shorter strings cannot reach the limit.
+        rows = [i for i, t in enumerate(texts)
+                if len(unicodedata.normalize("NFD", t)) + len(unicodedata.normalize("NFD", ctx[i])) + 3 > limit]
         if not rows:
             return 0
         whole = tokenize(self.tokenizer_, [texts[i] for i in rows], truncation=False)["input_ids"]
@@ -185,7 +188,8 @@ class Finetune(ClaimsModel):
         self.net_.train()
         for epoch in range(1, tc.epochs + 1):
             epoch_loss = 0.0
-            for batch in _length_grouped_batches([len(features[j]["input_ids"]) for j in rows], tc.batch_size, gen):
+            lengths = [len(features[j]["input_ids"]) for j in rows]
+            for step, batch in enumerate(_length_grouped_batches(lengths, tc.batch_size, gen), start=1):
                 idx = rows[batch]
                 enc = self.tokenizer_.pad([features[j] for j in idx], return_tensors="pt")
                 logits = self.net_(**enc)
@@ -200,12 +204,14 @@ class Finetune(ClaimsModel):
                 torch.nn.utils.clip_grad_norm_(self.net_.parameters(), 1.0)
                 opt.step()
                 sched.step()
-                epoch_loss += loss.detach().item() * len(idx)
+                step_loss = loss.detach().item()
+                if not math.isfinite(step_loss):  # stop at once: the rest of the epoch would train on NaN weights
+                    raise FloatingPointError(
+                        f"finetune.v1: the training loss is {step_loss} at epoch {epoch}, step {step}; lower "
+                        f"train.learning_rate (now {tc.learning_rate}) or model.head_learning_rate "
+                        f"(now {self.options.head_learning_rate or tc.learning_rate})")
+                epoch_loss += step_loss * len(idx)
             self.history_.append(epoch_loss / len(rows))
-            if not math.isfinite(self.history_[-1]):
-                raise FloatingPointError(f"finetune.v1: the training loss is {self.history_[-1]} at epoch {epoch}; "
-                                         f"lower train.learning_rate (now {tc.learning_rate}) or "
-                                         f"model.head_learning_rate")
             if self.on_epoch:
                 self.on_epoch(epoch, self.history_[-1])
             if split is None:
