@@ -232,3 +232,33 @@ def test_without_groups_articles_are_the_context_chains(data):
     derived = _groups(data.texts, data.contexts, None)
     same = [derived[i] == derived[i - 1] for i in range(1, len(derived))]
     assert same == [data.docs[i] == data.docs[i - 1] for i in range(1, len(derived))]
+
+
+def test_head_fitted_in_shares_of_labels_is_the_head_fitted_in_one_process(data):
+    from claims.models.families.linear_head import fit_head, make_head
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    X = TfidfVectorizer(ngram_range=(1, 2)).fit_transform(data.texts)
+    shared = make_head(2.0, "balanced", 13).set_params(n_jobs=2)
+    alone = make_head(2.0, "balanced", 13).set_params(n_jobs=None)
+    fit_head(shared, X, data.y), fit_head(alone, X, data.y)
+    assert len(shared.estimators_) == data.y.shape[1] and shared.n_jobs is None
+    for a, b in zip(shared.estimators_, alone.estimators_):
+        np.testing.assert_array_equal(getattr(a, "coef_", None), getattr(b, "coef_", None))
+    np.testing.assert_array_equal(shared.predict_proba(X), alone.predict_proba(X))
+
+
+def test_ngram_fits_remember_analysed_texts_without_changing_the_features(data, monkeypatch):
+    from claims.models.families import channels
+
+    cfg = shrunk("ensemble")
+    monkeypatch.setattr(channels, "_ANALYSED", {})
+    first = channels.Channels(cfg.model).fit_transform(data.texts, data.contexts)
+    assert channels._ANALYSED and all(channels._ANALYSED.values())
+    again = channels.Channels(cfg.model)
+    second = again.fit_transform(data.texts, data.contexts)
+    assert (first != second).nnz == 0
+    vectorizers = [v for _, v in again.ngrams_.transformer_list] + [again.typed_vec_, again.context_vec_]
+    assert not any("build_analyzer" in vars(v) for v in vectorizers)  # saved and served plain
+    monkeypatch.setattr(channels, "_ANALYSED", {})
+    assert (channels.Channels(cfg.model).fit_transform(data.texts, data.contexts) != first).nnz == 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -23,6 +24,36 @@ from sklearn.pipeline import FeatureUnion
 from claims.models.families import sklearn_io
 
 TYPED_FILE = "typed_mentions.json"
+
+# Analysed texts (n-gram lists) per vectorizer setting, kept across the fits of one training run:
+# every fold and inner split analyses the same units again. Emptied when it grows past the limit.
+_ANALYSED: dict[str, dict[str, list]] = {}
+ANALYSED_LIMIT = 400_000  # texts over all settings
+
+
+@contextmanager
+def analysed_once(*vectorizers):
+    """While fitting, each vectorizer analyses a text it has analysed before, with the same settings,
+    from memory: the same n-grams, so the same vocabulary and matrix. The vectorizers are left plain
+    (no attribute added) for saving and for prediction, which never remembers."""
+    if sum(len(m) for m in _ANALYSED.values()) > ANALYSED_LIMIT:
+        _ANALYSED.clear()
+    for vec in vectorizers:
+        memo = _ANALYSED.setdefault(repr(sorted((k, repr(v)) for k, v in vec.get_params().items())), {})
+        analyse = type(vec).build_analyzer(vec)
+
+        def remembered(doc, memo=memo, analyse=analyse):
+            found = memo.get(doc)
+            if found is None:
+                found = memo[doc] = analyse(doc)
+            return found
+
+        vec.build_analyzer = lambda remembered=remembered: remembered  # found before the class's method
+    try:
+        yield
+    finally:
+        for vec in vectorizers:
+            vec.__dict__.pop("build_analyzer", None)
 
 
 class ChannelOptions(BaseModel):
@@ -75,15 +106,18 @@ class Channels:
     def fit_transform(self, texts: list[str], contexts: list[str]):
         o = self.o
         self.ngrams_ = ngram_features(o)
-        blocks = [self.ngrams_.fit_transform(texts)]
+        with analysed_once(*(vec for _, vec in self.ngrams_.transformer_list)):
+            blocks = [self.ngrams_.fit_transform(texts)]
         if o.typed_mentions:
             self.typed_ = TypedMentions.from_gazetteer()
             self.typed_vec_ = TfidfVectorizer(ngram_range=(1, 3), min_df=max(2, o.min_df), sublinear_tf=True,
                                               lowercase=False, token_pattern=r"(?u)\b\w+\b")
-            blocks.append(self.typed_vec_.fit_transform([self.typed_.mask(t) for t in texts]))
+            with analysed_once(self.typed_vec_):
+                blocks.append(self.typed_vec_.fit_transform([self.typed_.mask(t) for t in texts]))
         if o.context:
             self.context_vec_ = TfidfVectorizer(ngram_range=(1, 2), min_df=max(2, o.min_df), sublinear_tf=True)
-            blocks.append(self._context_block(contexts, fit=True))
+            with analysed_once(self.context_vec_):
+                blocks.append(self._context_block(contexts, fit=True))
         return sparse.hstack(blocks).tocsr()
 
     def _context_block(self, contexts: list[str], fit: bool = False):
