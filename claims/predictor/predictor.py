@@ -119,18 +119,9 @@ class Predictor:
         return Prediction(decisions, proba, truncated)
 
     def _count_truncated(self, texts: list[str], contexts: list[str]) -> int:
-        if self.max_tokens is None:
-            return 0
-        if hasattr(self.model, "count_truncated"):  # a family that reads pairs knows what it cut
-            return self.model.count_truncated(texts, contexts)
-        # Only long strings can exceed the limit; tokenising just those keeps this cheap.
-        candidates = [t for t in texts if len(t) > self.max_tokens * 2]
-        if not candidates:
-            return 0
-        from claims.models.encoder import tokenize  # shared with prediction: locked
-
-        lengths = [len(ids) for ids in tokenize(self.model.tokenizer_, candidates, truncation=False)["input_ids"]]
-        return sum(n > self.max_tokens for n in lengths)
+        # Only a family that reads tokens (finetune.v1) can cut a unit; it knows what it cuts.
+        counter = getattr(self.model, "count_truncated", None)
+        return counter(texts, contexts) if counter else 0
 
     def labelled_rows(self, pred: Prediction) -> list[dict[str, Any]]:
         """Per unit: each task's labels and each column's probability (`p.<task>.<label>`)."""
