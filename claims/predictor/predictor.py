@@ -87,9 +87,8 @@ class Predictor:
 
     @property
     def max_tokens(self) -> int | None:
-        if not hasattr(self.model, "tokenizer_"):
-            return None
-        return getattr(self.model, "max_tokens", self.model.train_config.max_length)
+        # Only a family that reads tokens (finetune.v1) has an input limit, and it states it.
+        return getattr(self.model, "max_tokens", None)
 
     def metadata(self) -> dict[str, Any]:
         return {name: json.loads((self.folder / name).read_text()) for name in ("metrics.json", "data.json")}
