@@ -18,15 +18,17 @@ install: $(BIN)/python
 install-dev: $(BIN)/python
 	$(BIN)/python -m pip install --quiet --no-compile -e ".[dev,spark]"
 
-# Main job: check the corpus, train, evaluate (a)-(d) and package the transparent rules and the
-# ensemble, then package the better of them (the top row of `claims compare`, chosen on (a), (b) and
-# behaviour) as models/default. `make bench` runs every config and writes the full table.
+# Main job: check the corpus, train, evaluate and package the transparent rules and the ensemble,
+# then package the better of the two (chosen on (a) and behaviour) as models/default. It leaves out
+# (b), leave-one-country-out: with 15 countries and thresholds tuned inside every fold, (b) is 45 of
+# the ensemble's 64 fits, and `make run` took 18 min 53 s with it on 2 cores (370-article data).
+# `make bench` runs every config with (b) and writes the full table, the default's (b) included.
 MAIN_CONFIGS := configs/rules.yaml configs/ensemble.yaml
 
 run: install
 	$(BIN)/claims validate
-	$(BIN)/claims train $(MAIN_CONFIGS)
-	$(BIN)/claims package best --name default
+	$(BIN)/claims train $(MAIN_CONFIGS) --set eval.country_folds=false
+	$(BIN)/claims package best --among rules --among ensemble --name default
 
 test: install-dev
 	$(BIN)/python -m pytest

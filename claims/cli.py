@@ -429,6 +429,8 @@ def package_cmd(
     register: Annotated[Optional[str], typer.Option(help="Also register in the MLflow model registry under this name.")] = None,
     alias: Annotated[Optional[str], typer.Option(help="Alias for the registered version, e.g. champion.")] = None,
     experiment: Annotated[str, typer.Option(help="Experiment searched for 'best'.")] = "conflict-claims",
+    among: Annotated[Optional[list[str]], typer.Option(
+        "--among", help="'best' among these configs only (repeat the option), ranked on what their runs have.")] = None,
     tracking_uri: Annotated[Optional[str], typer.Option(help="MLflow store (default: sqlite:///mlflow.db).")] = None,
     models_dir: Annotated[Path, typer.Option(help="Where packages are written.")] = MODELS_DIR,
     int8_encoder: Annotated[bool, typer.Option(
@@ -446,10 +448,13 @@ def package_cmd(
 
     uri = tracking.resolve_uri(tracking_uri, None)
     tracking.open_store(uri)
+    if among and run_id != "best":
+        raise fail("--among", "only with 'best'")
     if run_id == "best":
-        runs = latest_runs(experiment, load_schema())
+        runs = latest_runs(experiment, load_schema(), among)
         if runs.empty:
-            raise fail("tracking store", f"no finished runs in {experiment!r}")
+            raise fail("tracking store", f"no finished runs in {experiment!r}"
+                                         + (f" for config(s) {', '.join(among)}" if among else ""))
         run_id = runs.iloc[0]["run_id"]
         err.print(f"best run: {runs.iloc[0]['config']} ({run_id})")
     elif len(run_id) < 32:  # the short id `claims compare` prints

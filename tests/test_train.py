@@ -167,6 +167,28 @@ def test_cli_trains_packages_checks_several_configs_and_compare_ranks_them(store
     assert result.exit_code == 0, result.output
     assert "best run: tfidf_linear" in result.output
     assert (tmp_path / "models" / "default" / "MLmodel").exists()
+    # The main job ranks only its own configs (`make run`: --among rules --among ensemble).
+    result = runner.invoke(app, ["package", "best", "--among", "majority", "--name", "low", "--tracking-uri", store,
+                                 "--models-dir", str(tmp_path / "models")])
+    assert result.exit_code == 0, result.output
+    assert "best run: majority" in result.output
+    result = runner.invoke(app, ["package", "best", "--among", "nosuch", "--name", "x", "--tracking-uri", store,
+                                 "--models-dir", str(tmp_path / "models")])
+    assert result.exit_code == 1 and "for config(s) nosuch" in result.output
+    assert not (tmp_path / "models" / "x").exists()
+
+
+def test_a_run_without_b_ranks_last_among_runs_with_it_but_on_its_own_parts_among_its_peers():
+    import pandas as pd
+
+    from claims.training.compare import score
+
+    both = pd.DataFrame({"a.m": [0.8, 0.6], "b.m": [0.7, 0.5], "behaviour": [0.9, 0.9]})
+    assert list(score(both, ["m"]).round(4)) == [0.8, round((0.6 + 0.5 + 0.9) / 3, 4)]
+    mixed = pd.DataFrame({"a.m": [0.8, 0.6], "b.m": [float("nan"), 0.5], "behaviour": [0.9, 0.9]})
+    assert list(score(mixed, ["m"]).round(4)) == [-1.0, round((0.6 + 0.5 + 0.9) / 3, 4)]
+    main_job = pd.DataFrame({"a.m": [0.8, 0.6], "b.m": [float("nan")] * 2, "behaviour": [0.9, 0.7]})
+    assert list(score(main_job, ["m"]).round(4)) == [0.85, 0.65]
 
 
 def test_a_normal_train_prints_progress_and_results_and_nothing_else(store, tmp_path):

@@ -14,7 +14,9 @@ CHOOSING = [("cv", "a"), ("country", "b")]
 SHOWN = [("test", "d")]
 
 
-def latest_runs(experiment: str, schema: Schema) -> pd.DataFrame:
+def latest_runs(experiment: str, schema: Schema, configs: list[str] | None = None) -> pd.DataFrame:
+    """`configs`: rank only these configs' runs, so a part the others lack (the main job runs no
+    (b)) is left out of the score rather than ranking them last."""
     import mlflow
 
     runs = mlflow.search_runs(
@@ -30,6 +32,10 @@ def latest_runs(experiment: str, schema: Schema) -> pd.DataFrame:
     if runs.empty:
         return pd.DataFrame(columns=columns)
     runs = runs.drop_duplicates("tags.claims.config", keep="first")
+    if configs is not None:
+        runs = runs[runs["tags.claims.config"].isin(configs)]
+        if runs.empty:
+            return pd.DataFrame(columns=columns)
     nan = pd.Series(float("nan"), index=runs.index)
     table = pd.DataFrame({
         "config": runs["tags.claims.config"], "family": runs["tags.claims.family"],
