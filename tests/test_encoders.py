@@ -163,3 +163,23 @@ def test_training_embeddings_through_the_onnx_export_equal_the_torch_reference()
     fast = embedding_cache.compute(texts)
     np.testing.assert_allclose(fast, embedding_cache.compute_torch(texts), atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
+
+
+def test_a_damaged_training_export_is_made_again_and_a_package_ready_for_prediction_writes_nothing(tmp_path,
+                                                                                                  monkeypatch):
+    from claims.models import embedding_cache
+
+    monkeypatch.setattr(embedding_cache, "CACHE_DIR", tmp_path / "cache")
+    monkeypatch.setattr(embedding_cache, "_ONNX", {})
+    texts = ["JNIM claimed the attack.", "Residents fled."]
+    first = embedding_cache.compute(texts)
+    folder = embedding_cache._export_folder(encoder.DEFAULT, "mean")
+    (folder / "encoder.onnx").write_bytes(b"not a model")  # a disk error, a hand edit
+    monkeypatch.setattr(embedding_cache, "_ONNX", {})  # a new process
+    np.testing.assert_allclose(embedding_cache.compute(texts), first, atol=1e-6)
+    assert not list((tmp_path / "cache" / "onnx").glob(".export-*"))  # no staging folder left behind
+
+    # The torch path with no cache folder, as a package without its exported encoder predicts: nothing written.
+    monkeypatch.setattr(embedding_cache, "CACHE_DIR", tmp_path / "never")
+    embedding_cache.embed(texts, cache_dir=None, torch=True)
+    assert not (tmp_path / "never").exists()

@@ -83,7 +83,8 @@ def test_augment_copies_labels(gaz):
     y = np.array([[1, 0], [0, 1]])
     new_texts, new_y = augment(texts, y, gaz, copies=3, seed=0)
     assert new_texts[:2] == texts and len(new_texts) > 2
-    assert all(t.endswith(" said it had been forced to pull back.") and t != texts[0] for t in new_texts[2:])
+    armies = {a.aliases[0] for a in gaz.of_type("national_army")} - {"Malian army"}
+    assert all(t in {f"The {a} said it had been forced to pull back." for a in armies} for t in new_texts[2:])
     assert (new_y[2:] == [1, 0]).all()
 
 

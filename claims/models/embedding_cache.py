@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -48,18 +50,57 @@ def compute_torch(texts: list[str], batch_size: int = 64, name: str = encoder.DE
 
 
 _ONNX: dict = {}
+# Part of the export folder's name: bump it when the export changes (opset, pooling code, MAX_LENGTH),
+# so an export made by older code is not used for new embeddings.
+EXPORT_VERSION = "1"
+
+
+def _export_folder(name: str, pooling: str) -> Path:
+    key = f"{encoder.encoder_id(name, pooling)}|export v{EXPORT_VERSION}"
+    return CACHE_DIR / "onnx" / hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def _export_once(folder: Path, name: str, pooling: str, replace: bool = False) -> None:
+    """Export into a staging folder beside `folder`, then move it in unless another process was
+    first (its folder is kept, ours dropped), so a reader never sees the folder missing or half-built."""
+    import tempfile
+
+    from claims.models import onnx_encoder
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    encoder._remove_stale_unpacks(folder.parent, pattern=".export-*")  # left by a killed export
+    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=folder.parent))
+    try:
+        onnx_encoder.export(staging / "encoder", name, pooling)
+        if replace and folder.exists():
+            os.replace(folder, staging / "damaged")
+        try:
+            os.rename(staging / "encoder", folder)
+        except OSError:
+            if not onnx_encoder.present(folder):
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _onnx(name: str, pooling: str, batch_size: int):
     from claims.models import onnx_encoder
 
-    folder = CACHE_DIR / "onnx" / hashlib.sha256(encoder.encoder_id(name, pooling).encode()).hexdigest()[:12]
-    if not onnx_encoder.present(folder):
-        with atomic.atomic_dir(folder) as build:  # two processes exporting at once: one folder wins whole
-            onnx_encoder.export(build, name, pooling)
+    folder = _export_folder(name, pooling)
     key = (folder, batch_size)
     if key not in _ONNX:
-        _ONNX[key] = onnx_encoder.OnnxEncoder(folder, batch_size=batch_size)
+        if not onnx_encoder.present(folder):
+            _export_once(folder, name, pooling)
+        try:
+            _ONNX[key] = onnx_encoder.OnnxEncoder(folder, batch_size=batch_size)
+        except Exception:  # noqa: BLE001 - onnxruntime, tokenizers and json raise their own types
+            # A damaged export (a disk error, a hand edit): made again once, from the weights.
+            _export_once(folder, name, pooling, replace=True)
+            try:
+                _ONNX[key] = onnx_encoder.OnnxEncoder(folder, batch_size=batch_size)
+            except Exception as e:  # noqa: BLE001
+                raise RuntimeError(f"{folder}: the exported encoder cannot be loaded even after exporting it again "
+                                   f"({type(e).__name__}); delete the folder and rerun") from e
     return _ONNX[key]
 
 
@@ -87,8 +128,10 @@ def each_once(texts: list[str], embed_distinct) -> np.ndarray:
 
 def embed(texts: list[str], cache_dir: Path | None = CACHE_DIR, name: str = encoder.DEFAULT,
           pooling: str = "mean", torch: bool = False) -> np.ndarray:
-    """`torch`: the reference path, which writes nothing (prediction from a package without its
-    exported encoder, or `--runtime fp32`); else the ONNX export kept under the cache folder."""
+    """`cache_dir`: where vectors are kept per text (None: nowhere). `torch`: the reference path
+    (prediction from a package without its exported encoder, or `--runtime fp32`), which with
+    `cache_dir=None` writes nothing; else the ONNX export, kept under CACHE_DIR/onnx whatever
+    `cache_dir` is (about 90 MB per MiniLM variant and pooling, 420 MB for mpnet)."""
     def run(batch):
         return (compute_torch if torch else compute)(batch, name=name, pooling=pooling)
 

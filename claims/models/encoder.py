@@ -106,11 +106,12 @@ _MPNET_FILES = {"config.json", "model.safetensors", "special_tokens_map.json", "
 _COMPLETE = "unpacked.json"  # written last: a folder without it is a leftover, never used
 
 
-def _remove_stale_unpacks(folder: Path, older_than_s: float = 3600) -> None:
-    """A killed unpack leaves its temporary folder (up to 850 MB); one untouched for an hour is dead."""
+def _remove_stale_unpacks(folder: Path, older_than_s: float = 3600, pattern: str = ".unpacking-*") -> None:
+    """A killed unpack or export leaves its temporary folder (up to 850 MB); one untouched for an
+    hour is dead."""
     import time
 
-    for leftover in folder.glob(".unpacking-*"):
+    for leftover in folder.glob(pattern):
         try:
             if time.time() - leftover.stat().st_mtime > older_than_s:
                 shutil.rmtree(leftover, ignore_errors=True)

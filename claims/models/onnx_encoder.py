@@ -33,7 +33,7 @@ ONNX_FILE = "encoder.onnx"
 INT8_FILE = "encoder.int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 INFO_FILE = "encoder.json"
-MAX_LENGTH = 256  # as embedding_cache.compute truncates
+MAX_LENGTH = 256  # as embedding_cache.compute_torch truncates
 
 
 def export(folder: Path, name: str | None = None, pooling: str = "mean") -> Path:
@@ -150,7 +150,7 @@ def quantize(folder: Path, calibration: list[str]) -> Path:
 
 
 class OnnxEncoder:
-    """Embeds like `embedding_cache.compute`: length-sorted batches, each distinct text once."""
+    """Embeds like `embedding_cache.compute_torch`: length-sorted batches, each distinct text once."""
 
     def __init__(self, folder: Path, batch_size: int = 32, int8: bool = False):
         import onnxruntime as ort
