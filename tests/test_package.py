@@ -180,3 +180,15 @@ def test_int8_encoder_on_a_family_without_an_encoder_is_refused_and_writes_nothi
     with pytest.raises(InputError, match="no sentence encoder to quantise"):
         package_run(tfidf_package["run_id"], "x", out_dir=tmp_path, tracking_uri=tfidf_package["store"], int8_encoder=True)
     assert not (tmp_path / "x").exists()
+
+
+def test_model_card_says_when_its_run_had_no_b(tfidf_package, tmp_path):
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(tfidf_package["package"] / "artifacts" / "model", folder)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert any(k.startswith("country.") for k in metrics)
+    assert "(b) was not run" not in package.model_card(folder, "x", None)
+    (folder / "metrics.json").write_text(json.dumps({k: v for k, v in metrics.items() if not k.startswith("country.")}))
+    assert "(b) was not run for this model" in package.model_card(folder, "x", None)

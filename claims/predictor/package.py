@@ -157,6 +157,10 @@ def model_card(folder: Path, name: str, run_id: str | None) -> str:
         "cross-validation by article and (b) leave-one-country-out on the training data; (d) this model on",
         "the sealed test split (articles by other writers, never used to choose anything). (d) is what to",
         "expect on a new article; real reporting from unseen outlets may score lower.",
+        *([] if any(k.startswith("country.") for k in metrics) else [
+            "",
+            "(b) was not run for this model (`make run` leaves it out to fit its time budget; `make bench`",
+            "trains the same config with it, and bench/RESULTS.md reports it)."]),
         "",
         "| task | label | (a) F1 | (b) F1 | (d) precision | (d) recall | (d) F1 | (d) support |",
         "|---|---|---|---|---|---|---|---|",
