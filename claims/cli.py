@@ -351,6 +351,8 @@ def compare(
     sort: Annotated[Optional[str], typer.Option(help="Sort by this column instead of the score, e.g. "
                                                      "d.attribution.macro_f1 or seconds.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON (every column), not a table.")] = False,
+    among: Annotated[Optional[list[str]], typer.Option(
+        "--among", help="Only these configs (repeat the option), scored on the parts all their runs have.")] = None,
 ) -> None:
     """One row per config: its latest finished run's headline metrics, best first.
 
@@ -363,10 +365,11 @@ def compare(
 
     uri = tracking.resolve_uri(tracking_uri, None)
     tracking.open_store(uri)
-    runs = latest_runs(experiment, load_schema(schema_path))
+    runs = latest_runs(experiment, load_schema(schema_path), among)
     if runs.empty:
         err.print(f"no finished runs in experiment {experiment!r} at {uri}")
         raise typer.Exit(1)
+    _check_among(among, runs)
     if sort is not None:
         if sort not in runs.columns:
             raise fail("--sort", f"unknown column {sort!r}; one of {', '.join(map(str, runs.columns))}")
@@ -381,8 +384,11 @@ def compare(
 
     names = headline_names(LabelSpace(load_schema(schema_path)))
     console = out()
+    from claims.training.compare import score_parts
+
+    parts = [{"a": "(a)", "b": "(b)"}.get(p, p) for p in score_parts(runs, names, common=among is not None)]
     title = (f"{experiment} @ {uri}: headline F1 " + " / ".join(n.split(".")[0] for n in names)
-             + "; score = mean of (a), (b) and behaviour")
+             + "; score = mean of " + (", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else "".join(parts)))
     table = _compare_table(runs, names, title, narrow=False)
     # One line per config if it fits the terminal; otherwise one task per line in each cell, without
     # the family and run id columns.
@@ -420,11 +426,19 @@ def _compare_table(runs, names: list[str], title: str, narrow: bool) -> Table:
     return table
 
 
+def _check_among(among: list[str] | None, runs) -> None:
+    missing = sorted(set(among or []) - set(runs["config"]))
+    if missing:  # a misspelt config would otherwise just drop out of the choice
+        raise fail("--among", f"no finished run of config(s) {', '.join(missing)}; runs exist for "
+                              f"{', '.join(sorted(runs['config']))}")
+
+
 @app.command("package")
 @reports_input_errors
 def package_cmd(
     run_id: Annotated[str, typer.Argument(help="A finished parent run (or the short id `claims compare` shows), "
-                                                "or 'best': the top row of `claims compare`.")],
+                                                "or 'best': the top row of `claims compare` (with --among: of "
+                                                "`claims compare --among ...`).")],
     name: Annotated[str, typer.Option("--name", help="Writes models/NAME/.")],
     register: Annotated[Optional[str], typer.Option(help="Also register in the MLflow model registry under this name.")] = None,
     alias: Annotated[Optional[str], typer.Option(help="Alias for the registered version, e.g. champion.")] = None,
@@ -455,6 +469,7 @@ def package_cmd(
         if runs.empty:
             raise fail("tracking store", f"no finished runs in {experiment!r}"
                                          + (f" for config(s) {', '.join(among)}" if among else ""))
+        _check_among(among, runs)
         run_id = runs.iloc[0]["run_id"]
         err.print(f"best run: {runs.iloc[0]['config']} ({run_id})")
     elif len(run_id) < 32:  # the short id `claims compare` prints

@@ -175,7 +175,30 @@ def test_cli_trains_packages_checks_several_configs_and_compare_ranks_them(store
     result = runner.invoke(app, ["package", "best", "--among", "nosuch", "--name", "x", "--tracking-uri", store,
                                  "--models-dir", str(tmp_path / "models")])
     assert result.exit_code == 1 and "for config(s) nosuch" in result.output
+    result = runner.invoke(app, ["package", "best", "--among", "majority", "--among", "tfidf_linaer", "--name", "x",
+                                 "--tracking-uri", store, "--models-dir", str(tmp_path / "models")])
+    assert result.exit_code == 1 and "no finished run of config(s) tfidf_linaer" in " ".join(result.output.split())
+    result = runner.invoke(app, ["package", rows[0]["run_id"], "--among", "majority", "--name", "x",
+                                 "--tracking-uri", store, "--models-dir", str(tmp_path / "models")])
+    assert result.exit_code == 1 and "only with 'best'" in result.output
     assert not (tmp_path / "models" / "x").exists()
+    # A mixed store: the majority config run again without (b), as the main job runs. Among both, the
+    # score drops (b) for both; in the plain ranking the run without (b) ranks last; its UI run logs no score.
+    args = ["train", str(CONFIGS_DIR / "majority.yaml"), "--tracking-uri", store, "--models-dir",
+            str(tmp_path / "models"), "--quiet", "--no-behaviour", "--set", "eval.country_folds=false"]
+    for item in SHRINK:
+        args += ["--set", item]
+    assert runner.invoke(app, args).exit_code == 0
+    plain = json.loads(runner.invoke(app, ["compare", "--tracking-uri", store, "--json"]).output)
+    assert [r["config"] for r in plain] == ["tfidf_linear", "majority"] and plain[1]["score"] == -1.0
+    among = json.loads(runner.invoke(app, ["compare", "--tracking-uri", store, "--json", "--among", "majority",
+                                           "--among", "tfidf_linear"]).output)
+    assert all(r["score"] > 0 for r in among)
+    table = runner.invoke(app, ["compare", "--tracking-uri", store, "--among", "majority", "--among", "tfidf_linear"])
+    assert "score = mean of (a)" in " ".join(table.output.split()) and "(b)" not in table.output.split("score")[1][:40]
+    latest = client.search_runs([exp.experiment_id], "tags.`claims.role` = 'parent' and tags.`claims.config` = 'majority'",
+                                order_by=["attributes.start_time DESC"])[0]
+    assert "score" not in latest.data.metrics and "has no (b)" in latest.data.tags["mlflow.note.content"]
 
 
 def test_a_run_without_b_ranks_last_among_runs_with_it_but_on_its_own_parts_among_its_peers():

@@ -15,8 +15,8 @@ SHOWN = [("test", "d")]
 
 
 def latest_runs(experiment: str, schema: Schema, configs: list[str] | None = None) -> pd.DataFrame:
-    """`configs`: rank only these configs' runs, so a part the others lack (the main job runs no
-    (b)) is left out of the score rather than ranking them last."""
+    """`configs`: rank only these configs' runs, on the parts all of them have (the main job runs no
+    (b)), rather than ranking a run that lacks a part last."""
     import mlflow
 
     runs = mlflow.search_runs(
@@ -45,18 +45,28 @@ def latest_runs(experiment: str, schema: Schema, configs: list[str] | None = Non
         "behaviour": runs.get("metrics.behaviour.pass_rate", nan),
         "seconds": runs.get("metrics.time.total_seconds"), "run_id": runs["run_id"],
     })
-    table["score"] = score(table, names)
+    table["score"] = score(table, names, common=configs is not None)
     return table[columns].sort_values("score", ascending=False).reset_index(drop=True)
 
 
-def score(table: pd.DataFrame, names: list[str]) -> pd.Series:
+def _parts(table: pd.DataFrame, names: list[str], common: bool) -> dict[str, pd.Series]:
+    parts = {short: table[[f"{short}.{n}" for n in names]].mean(axis=1, skipna=False) for _, short in CHOOSING}
+    parts["behaviour"] = table["behaviour"]
+    keep = (lambda v: not v.isna().any()) if common else (lambda v: not v.isna().all())
+    return {k: v for k, v in parts.items() if keep(v)}
+
+
+def score_parts(table: pd.DataFrame, names: list[str], common: bool = False) -> list[str]:
+    """Which of "a", "b", "behaviour" the score of `table` is made of."""
+    return list(_parts(table, names, common))
+
+
+def score(table: pd.DataFrame, names: list[str], common: bool = False) -> pd.Series:
     """The default-model rule, from (a), (b) and the behavioural suites only (never the test split):
     the mean of three parts, equally weighted: (a)'s mean headline F1, (b)'s mean headline F1 and
     the behavioural pass rate. A part that no run has is left out; a run that lacks a part others
-    have ranks last."""
-    parts = {short: table[[f"{short}.{n}" for n in names]].mean(axis=1, skipna=False) for _, short in CHOOSING}
-    parts["behaviour"] = table["behaviour"]
-    present = pd.DataFrame({k: v for k, v in parts.items() if not v.isna().all()}, index=table.index)
+    have ranks last, unless `common`: then a part that any run lacks is left out for all."""
+    present = pd.DataFrame(_parts(table, names, common), index=table.index)
     if present.empty:
         return pd.Series(np.nan, index=table.index)
     return present.mean(axis=1, skipna=False).fillna(-1.0)

@@ -57,7 +57,9 @@ def log_summary(result: loop.Result, data: loop.Data, report: Report | None, tra
     row = {f"{short}.{n}": ev.get(prefix, {}).get(n, np.nan) for prefix, short in ((loop.GROUPED, "a"), (loop.COUNTRY, "b"))
            for n in names}
     row["behaviour"] = report.overall if report is not None else np.nan
-    summary = {"score": float(score(pd.DataFrame([row]), names).iloc[0]),
+    # A score without (b) (the main job's runs) would sort among three-part scores in the UI: none is logged.
+    has_b = loop.COUNTRY in ev
+    summary = {"score": float(score(pd.DataFrame([row]), names).iloc[0]) if has_b else float("nan"),
                "a_mean": float(np.mean([row[f"a.{n}"] for n in names])),
                "b_mean": float(np.mean([row[f"b.{n}"] for n in names])),
                **{f"d_{n.split('.')[0]}": ev[loop.TEST][n] for n in names if loop.TEST in ev}}
@@ -74,4 +76,5 @@ def log_summary(result: loop.Result, data: loop.Data, report: Report | None, tra
         f"- (b) leave one country out: {cells(loop.COUNTRY)}",
         f"- (d) test split: {cells(loop.TEST)}",
         f"- behaviour: {row['behaviour']:.1%}" if report is not None else "- behaviour: not checked",
-        f"- score (chooses the default): {summary.get('score', float('nan')):.3f}"]))
+        f"- score (chooses the default): {summary['score']:.3f}" if "score" in summary else
+        "- score: not logged, this run has no (b) (`claims compare --among` ranks such runs on (a) and behaviour)"]))
