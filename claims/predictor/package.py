@@ -131,7 +131,7 @@ def model_card(folder: Path, name: str, run_id: str | None) -> str:
         "",
         "## Intended use",
         "",
-        "Tags each sentence of news reports on jihadist violence in the Sahel with the kind of conflict claim it",
+        "Tags each sentence of news reports on jihadist violence in the Sahel and nearby regions with the kind of conflict claim it",
         "makes, who the information comes from, and whether it reports a military withdrawal, so analysts can",
         "line up contradicting claims. It is an aid for reading, not a source of facts: every tag is a model",
         "guess about what a sentence says, never about what happened.",
