@@ -11,6 +11,7 @@ import numpy as np
 
 from claims.util import atomic
 from claims.models import encoder
+from claims.models.distinct import each_once
 from claims.util.paths import CACHE_DIR
 
 
@@ -113,17 +114,6 @@ def _model(name: str):
     if name not in _MODELS:
         _MODELS[name] = encoder.load_encoder(name).eval()
     return _MODELS[name]
-
-
-def each_once(texts: list[str], embed_distinct) -> np.ndarray:
-    """`embed_distinct` called on the distinct texts only (a unit is often also the next unit's
-    context), its rows given back in the order and multiplicity of `texts`."""
-    distinct = list(dict.fromkeys(texts))
-    if len(distinct) == len(texts):
-        return embed_distinct(texts)
-    vectors = embed_distinct(distinct)
-    row = {t: i for i, t in enumerate(distinct)}
-    return vectors[[row[t] for t in texts]]
 
 
 def embed(texts: list[str], cache_dir: Path | None = CACHE_DIR, name: str = encoder.DEFAULT,

@@ -166,7 +166,7 @@ class OnnxEncoder:
         self.batch_size = batch_size
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        from claims.models.embedding_cache import each_once
+        from claims.models.distinct import each_once
 
         return each_once(texts, self._embed_distinct)
 
