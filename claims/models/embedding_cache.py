@@ -84,6 +84,13 @@ def _export_once(folder: Path, name: str, pooling: str, replace: bool = False) -
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def exported_encoder(name: str = encoder.DEFAULT, pooling: str = "mean") -> Path:
+    """The export training embeds with (made, or made again, if it cannot be loaded): a package
+    copies it, so it predicts with the very network its training vectors came from."""
+    _onnx(name, pooling, 64)
+    return _export_folder(name, pooling)
+
+
 def _onnx(name: str, pooling: str, batch_size: int):
     from claims.models import onnx_encoder
 

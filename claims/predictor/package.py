@@ -84,8 +84,11 @@ def package_model_folder(model_dir: Path, name: str, out_dir: Path = MODELS_DIR,
             from claims.models import onnx_encoder
 
             if not onnx_encoder.present(stage / onnx_encoder.FOLDER):
-                encoder_name, pooling = getattr(predictor.model, "embedding_settings", (None, "mean"))
-                onnx_encoder.export(stage / onnx_encoder.FOLDER, encoder_name, pooling)
+                from claims.models import embedding_cache, encoder
+
+                encoder_name, pooling = getattr(predictor.model, "embedding_settings", (encoder.DEFAULT, "mean"))
+                shutil.copytree(embedding_cache.exported_encoder(encoder_name, pooling), stage / onnx_encoder.FOLDER,
+                                dirs_exist_ok=True)
             # Opt-in: its labels differ from the evaluated model's on about 0.5% of (unit, label) pairs.
             if int8_encoder and not onnx_encoder.present(stage / onnx_encoder.FOLDER, int8=True):
                 calibration = calibration_texts()
