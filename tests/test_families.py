@@ -145,6 +145,20 @@ def test_typed_mentions_generalise_across_actors_of_a_type():
     assert a == b and "ARMED_GROUP" in a
 
 
+def test_canonical_mentions_make_listed_actors_and_places_indistinguishable(data, tmp_path):
+    cfg = shrunk("ensemble", "model.canonical_mentions=true", "data.augment.enabled=false")
+    model = build(cfg.model, cfg.train, data.schema).fit(data.texts, data.y, data.contexts)
+    pair = ["The Ghana Armed Forces said its troops had pulled back from Hamile.",
+            "The Malian army said its troops had pulled back from Gao."]
+    proba = model.predict_proba(pair)
+    np.testing.assert_array_equal(proba[0], proba[1])
+    unlisted = model.predict_proba(["The Ruritanian army said its troops had pulled back from Hamile."])
+    assert not np.array_equal(unlisted[0], proba[0])  # names outside the gazetteer are read as written
+    model.save(tmp_path / "m")
+    assert (tmp_path / "m" / "canonical_mentions.json").exists()  # the rewriting travels with the model
+    np.testing.assert_allclose(load_model(tmp_path / "m").predict_proba(pair), proba, atol=1e-9)
+
+
 def test_contexts_are_the_previous_unit_of_the_same_article(data):
     for i in range(1, len(data.texts)):
         if data.docs[i] != data.docs[i - 1]:

@@ -7,6 +7,8 @@
 - `context`: word n-grams of the unit before it in its article, down-weighted, for "the move", "he
   said" and quotes that run on.
 The gazetteer is saved with the model (`typed_mentions.json`), so a package needs nothing outside it.
+`TypedMentions.canonical_from_gazetteer` rewrites names instead of typing them, for families that
+rewrite their input before every feature (ensemble.v1's `canonical_mentions`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from sklearn.pipeline import FeatureUnion
 from claims.models.families import sklearn_io
 
 TYPED_FILE = "typed_mentions.json"
+CANONICAL_FILE = "canonical_mentions.json"
 
 # Analysed texts (n-gram lists) per vectorizer setting, kept across the fits of one training run:
 # every fold and inner split analyses the same units again. Emptied when it grows past the limit.
@@ -93,6 +96,19 @@ class TypedMentions:
         gaz = load_gazetteer(load_schema())
         tokens = {alias: a.type.upper() for a in gaz.actors for alias in a.aliases}
         tokens.update({name: f"PLACE_{kind.upper()}" for kind, names in gaz.places.items() for name in names})
+        return cls(tokens)
+
+    @classmethod
+    def canonical_from_gazetteer(cls) -> "TypedMentions":
+        """Every listed actor written as its type's first listed actor, every place as its kind's
+        first place ("the Ghana Armed Forces said" -> "the Malian army said"), in plain words that
+        the sentence encoder reads as it reads any name."""
+        from claims.corpus.gazetteer import load_gazetteer
+        from claims.corpus.schema import load_schema
+
+        gaz = load_gazetteer(load_schema())
+        tokens = {alias: gaz.of_type(a.type)[0].aliases[0] for a in gaz.actors for alias in a.aliases}
+        tokens.update({name: names[0] for names in gaz.places.values() for name in names})
         return cls(tokens)
 
     def mask(self, text: str) -> str:

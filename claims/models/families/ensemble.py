@@ -18,7 +18,7 @@ from claims.models.options import ModelConfig
 from claims.models.families import sklearn_io
 from claims.models.families.base import ClaimsModel, load_model
 from claims.models.families.linear_head import fit_head, make_head
-from claims.models.families.channels import ChannelOptions, Channels
+from claims.models.families.channels import CANONICAL_FILE, ChannelOptions, Channels, TypedMentions
 
 Feature = Literal["tfidf", "embeddings", "rules"]
 
@@ -34,6 +34,10 @@ class EnsembleOptions(ModelConfig, ChannelOptions):
                                        "(0: none). A unit without a previous one gets zeros.")
     encoder: EncoderName = Field(default=DEFAULT, description="Sentence encoder of the embeddings feature.")
     pooling: Pooling = Field(default="mean", description="Pooling of the embeddings feature (see embed_linear.v1).")
+    canonical_mentions: bool = Field(
+        default=False, description="Before any feature, write every gazetteer actor as its type's first "
+                                   "actor and every place as its kind's first place, so no feature can "
+                                   "tell one listed army, group or town from another.")
 
 
 class Ensemble(ClaimsModel):
@@ -57,6 +61,11 @@ class Ensemble(ClaimsModel):
         return parts
 
     def _features(self, texts, contexts, fit: bool = False):
+        if self.options.canonical_mentions:
+            if fit:
+                self.canonical_ = TypedMentions.canonical_from_gazetteer()
+            texts = [self.canonical_.mask(t) for t in texts]
+            contexts = [self.canonical_.mask(c) for c in contexts]
         blocks = []
         if "tfidf" in self.parts_:
             if fit:
@@ -115,7 +124,11 @@ class Ensemble(ClaimsModel):
         return self.options.encoder, self.options.pooling
 
     def _save(self, path: Path):
+        import json
+
         sklearn_io.dump(self.head_, path / "head.skops")
+        if self.options.canonical_mentions:
+            (path / CANONICAL_FILE).write_text(json.dumps(self.canonical_.tokens, ensure_ascii=False, indent=0))
         if "tfidf" in self.parts_:
             self.channels_.save(path, prefix="tfidf.")
         if "rules" in self.parts_:
@@ -124,6 +137,10 @@ class Ensemble(ClaimsModel):
     def _load(self, path: Path):
         self.parts_ = self._parts()
         self.head_ = sklearn_io.load(path / "head.skops")
+        if self.options.canonical_mentions:
+            import json
+
+            self.canonical_ = TypedMentions(json.loads((path / CANONICAL_FILE).read_text()))
         if "tfidf" in self.parts_:
             self.channels_ = Channels(self.options).load(path, prefix="tfidf.")
         if "rules" in self.parts_:
