@@ -7,6 +7,7 @@ training data; on unseen wording, where the n-grams know nothing, the cues carry
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal
 
@@ -124,8 +125,6 @@ class Ensemble(ClaimsModel):
         return self.options.encoder, self.options.pooling
 
     def _save(self, path: Path):
-        import json
-
         sklearn_io.dump(self.head_, path / "head.skops")
         if self.options.canonical_mentions:
             (path / CANONICAL_FILE).write_text(json.dumps(self.canonical_.tokens, ensure_ascii=False, indent=0))
@@ -138,8 +137,6 @@ class Ensemble(ClaimsModel):
         self.parts_ = self._parts()
         self.head_ = sklearn_io.load(path / "head.skops")
         if self.options.canonical_mentions:
-            import json
-
             self.canonical_ = TypedMentions(json.loads((path / CANONICAL_FILE).read_text()))
         if "tfidf" in self.parts_:
             self.channels_ = Channels(self.options).load(path, prefix="tfidf.")
