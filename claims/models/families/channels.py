@@ -80,6 +80,13 @@ def ngram_features(o) -> FeatureUnion:
     ])
 
 
+def _gazetteer():
+    from claims.corpus.gazetteer import load_gazetteer
+    from claims.corpus.schema import load_schema
+
+    return load_gazetteer(load_schema())
+
+
 class TypedMentions:
     """Replace gazetteer mentions with type tokens; longest alias first, whole words only."""
 
@@ -90,10 +97,7 @@ class TypedMentions:
 
     @classmethod
     def from_gazetteer(cls) -> "TypedMentions":
-        from claims.corpus.gazetteer import load_gazetteer
-        from claims.corpus.schema import load_schema
-
-        gaz = load_gazetteer(load_schema())
+        gaz = _gazetteer()
         tokens = {alias: a.type.upper() for a in gaz.actors for alias in a.aliases}
         tokens.update({name: f"PLACE_{kind.upper()}" for kind, names in gaz.places.items() for name in names})
         return cls(tokens)
@@ -103,11 +107,9 @@ class TypedMentions:
         """Every listed actor written as its type's first listed actor, every place as its kind's
         first place ("the Ghana Armed Forces said" -> "the Malian army said"), in plain words that
         the sentence encoder reads as it reads any name."""
-        from claims.corpus.gazetteer import load_gazetteer
-        from claims.corpus.schema import load_schema
-
-        gaz = load_gazetteer(load_schema())
-        tokens = {alias: gaz.of_type(a.type)[0].aliases[0] for a in gaz.actors for alias in a.aliases}
+        gaz = _gazetteer()
+        first = {t: gaz.of_type(t)[0].aliases[0] for t in gaz.types}
+        tokens = {alias: first[a.type] for a in gaz.actors for alias in a.aliases}
         tokens.update({name: names[0] for names in gaz.places.values() for name in names})
         return cls(tokens)
 
