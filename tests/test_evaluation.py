@@ -108,3 +108,18 @@ def test_grid_f1_matches_scikit_learn_at_every_threshold():
         for p in (rng.random(60), np.round(rng.random(60), 1)):  # rounded: ties between thresholds
             expected = [f1_score(y, p >= t, zero_division=0) for t in thresholds.GRID]
             np.testing.assert_array_equal(thresholds.grid_f1(y, p), expected)
+
+
+def test_thresholds_from_other_folds_never_read_the_folds_own_labels(schema):
+    space = LabelSpace(schema)
+    rng = np.random.default_rng(3)
+    y = (rng.random((90, len(space))) < 0.3).astype(int)
+    oof = np.clip(y * 0.4 + rng.random(y.shape) * 0.6, 0, 1)
+    folds = [np.arange(0, 30), np.arange(30, 60), np.arange(60, 90)]
+    before = thresholds.from_other_folds(y, oof, folds, space)
+    flipped = y.copy()
+    flipped[folds[0]] = 1 - flipped[folds[0]]  # only the first fold's labels change
+    after = thresholds.from_other_folds(flipped, oof, folds, space)
+    np.testing.assert_array_equal(before[0], after[0])
+    assert any((b != a).any() for b, a in zip(before[1:], after[1:]))  # the others read them
+    np.testing.assert_array_equal(before[1], thresholds.tune(y[np.r_[0:30, 60:90]], oof[np.r_[0:30, 60:90]], space))

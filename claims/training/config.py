@@ -52,6 +52,11 @@ class EvalConfig(Strict):
     max_folds: int | None = Field(default=None, ge=1, description="Evaluate only the first N folds of (a) and (b) (tests).")
     seeds: int = Field(default=1, ge=1, description="Repeats for stochastic families; deterministic ones run once.")
     tune_thresholds: bool = True
+    thresholds_from: Literal["other_folds", "inner_split"] = Field(
+        default="other_folds",
+        description="Where a held-out fold's thresholds come from: the out-of-fold predictions of the other "
+                    "folds of the same evaluation (no extra fit), or a grouped inner split of the fold's "
+                    "training part (`inner_folds` more fits per fold). One fold alone, and (c), use the inner split.")
     inner_folds: int = Field(default=2, ge=2, description="Grouped inner split of each training part for thresholds.")
     default_threshold: float = Field(default=0.5, gt=0, lt=1)
 

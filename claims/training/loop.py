@@ -174,7 +174,7 @@ def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress
                       stacklevel=2)
     folds = plan(cfg, data, test)
     inner = cfg.eval.inner_folds if cfg.eval.tune_thresholds else 0
-    n_fits = sum(len(f) for f in folds.values()) * len(seeds) * (1 + inner) + 1
+    n_fits = sum(len(f) * len(seeds) * (1 + (0 if _other_folds(cfg, f) else inner)) for f in folds.values()) + 1
     progress.start(cfg.name, n_fits, cfg.train.epochs if family.stochastic else None)
     exp_id = tracking.experiment_id(cfg.tracking.experiment, tracking_uri)
     tags = {"claims.role": "parent", "claims.config": cfg.name, "claims.family": cfg.model.name,
@@ -215,25 +215,40 @@ def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress
         def cross_validate(prefix: str, fold_list) -> tuple[np.ndarray, np.ndarray]:
             per_seed, oofs = [], []
             covered = np.zeros(len(data.texts), dtype=bool)
+            other_folds = _other_folds(cfg, fold_list)
             for seed in seeds:
                 oof = np.full(data.y.shape, np.nan)
                 pred = np.zeros(data.y.shape, dtype=np.int8)
+                fold_runs = []
                 for name, tr, te in fold_list:
                     with mlflow.start_run(experiment_id=exp_id, run_name=f"{cfg.name}/{prefix}/{name}/seed{seed}",
                                           nested=True, tags={"claims.role": "fold", "claims.config": cfg.name,
                                                              "claims.family": cfg.model.name, "claims.evaluation": prefix,
                                                              "claims.heldout": name, "claims.seed": str(seed),
-                                                             **tracking.process_tags()}):
+                                                             **tracking.process_tags()}) as child:
                         set_seed(seed)
-                        model, thr = fit_with_thresholds(cfg.train.model_copy(update={"seed": seed}), tr)
-                        proba = model.predict_proba([data.texts[i] for i in te], [data.contexts[i] for i in te])
-                        oof[te], pred[te] = proba, space.decide(proba, thr)
+                        train_cfg = cfg.train.model_copy(update={"seed": seed})
+                        if other_folds:  # thresholds once every fold has its predictions (below)
+                            model, thr = new_model(train_cfg).fit([data.texts[i] for i in tr], data.y[tr],
+                                                                  [data.contexts[i] for i in tr],
+                                                                  [data.docs[i] for i in tr]), None
+                        else:
+                            model, thr = fit_with_thresholds(train_cfg, tr)
+                        oof[te] = model.predict_proba([data.texts[i] for i in te], [data.contexts[i] for i in te])
+                        fold_runs.append((child.info.run_id, te, thr))
                         mlflow.log_metric("data.augmented_units", getattr(model, "augmented_units", 0))
-                        mlflow.log_metrics({f"fold.{k}": v for k, v in metrics.compute(data.y[te], pred[te], proba, space).items()})
-                        mlflow.log_metrics({f"threshold.{n}": float(t) for n, t in zip(space.column_names, thr)})
                         for epoch, loss in enumerate(model.history_, start=1):
                             mlflow.log_metric("train.loss", loss, step=epoch)
                         _log_stopping(model, "train")
+                if other_folds:
+                    chosen = thresholds.from_other_folds(data.y, oof, [te for _, te, _ in fold_runs], space,
+                                                         cfg.eval.default_threshold)
+                    fold_runs = [(run_id, te, thr) for (run_id, te, _), thr in zip(fold_runs, chosen)]
+                for run_id, te, thr in fold_runs:
+                    pred[te] = space.decide(oof[te], thr)
+                    mlflow.log_metrics({**{f"fold.{k}": v for k, v in metrics.compute(data.y[te], pred[te], oof[te], space).items()},
+                                        **{f"threshold.{n}": float(t) for n, t in zip(space.column_names, thr)}},
+                                       run_id=run_id)
                 covered = ~np.isnan(oof).any(axis=1)
                 per_seed.append(metrics.compute(data.y[covered], pred[covered], oof[covered], space))
                 oofs.append(oof)
@@ -286,6 +301,11 @@ def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress
             mlflow.log_text("\n".join(messages) + "\n", "warnings.txt")
         run_id = parent.info.run_id
     return Result(cfg, run_id, cv, final_thr, seconds, messages, evaluations)
+
+
+def _other_folds(cfg: ExperimentConfig, fold_list) -> bool:
+    """Whether an evaluation's folds take their thresholds from each other (see `thresholds.from_other_folds`)."""
+    return cfg.eval.tune_thresholds and cfg.eval.thresholds_from == "other_folds" and len(fold_list) > 1
 
 
 def _log_stopping(model, prefix: str) -> None:

@@ -60,3 +60,23 @@ def inner_thresholds(
     if not seen.any():
         return np.full(len(space), default)
     return tune(y[seen], oof[seen], space, default)
+
+
+def from_other_folds(y: np.ndarray, oof: np.ndarray, test_folds: list[np.ndarray], space: LabelSpace,
+                     default: float = 0.5) -> list[np.ndarray]:
+    """Per held-out fold, thresholds tuned on the other folds' out-of-fold predictions and labels.
+
+    A fold's own labels never choose its thresholds, and no model is fitted for them: the inner split
+    cost `inner_folds` extra fits per fold (two thirds of a run's fits). The other folds' predictions
+    come from models that trained on this fold's units; the thresholds see those models' scores on
+    other articles only, with those articles' labels.
+    """
+    out = []
+    for k, test in enumerate(test_folds):
+        others = np.zeros(len(y), dtype=bool)
+        for j, other in enumerate(test_folds):
+            if j != k:
+                others[other] = True
+        others &= ~np.isnan(oof).any(axis=1)
+        out.append(tune(y[others], oof[others], space, default) if others.any() else np.full(len(space), default))
+    return out
