@@ -79,7 +79,7 @@ def label_matrix(ds: datasets.Dataset, schema: Schema) -> np.ndarray:
     """Indicator matrix (units x output columns), columns in the order of `LabelSpace`."""
     blocks = []
     for task in schema.tasks:
-        values = ds[task.name]
+        values = ds[task.name][:]  # the whole column as a list: row-by-row access is slow
         if task.type == "multilabel":
             block = np.zeros((len(ds), len(task.label_names)), dtype=np.int8)
             for i, idx in enumerate(values):
