@@ -268,3 +268,36 @@ def test_cli_invalid_annotations(store, mini_corpus):
 def test_cli_unopenable_tracking_store(tmp_path):
     result = _cli(str(CONFIGS_DIR / "majority.yaml"), "--tracking-uri", f"sqlite:///{tmp_path}/no/such/dir/m.db")
     assert result.exit_code == 1 and "tracking store" in result.output and "does not exist" in result.output
+
+
+class CountingProgress(loop.Progress):
+    def __init__(self):
+        self.planned, self.fits = None, 0
+
+    def start(self, name, total_fits, epochs):
+        self.planned = total_fits
+
+    def fit_done(self):
+        self.fits += 1
+
+
+def test_folds_take_thresholds_from_each_other(tmp_path):
+    """With several folds, (a) fits each fold once and logs every fold's metrics and thresholds to its
+    own child run, the thresholds tuned on the other folds' out-of-fold predictions."""
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracking.open_store(store)
+    cfg = shrunk("tfidf_linear", "eval.max_folds=3", "eval.country_folds=false")
+    data, progress = loop.load_data(cfg), CountingProgress()
+    result = loop.run(cfg, data, store, progress)
+    assert progress.planned == progress.fits == 3 + 1  # one fit per fold, then the final fit
+    client = MlflowClient(store)
+    parent = client.get_run(result.run_id)
+    children = client.search_runs([parent.info.experiment_id],
+                                  filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")
+    assert sorted(c.data.tags["claims.heldout"] for c in children) == ["fold1", "fold2", "fold3"]
+    for child in children:
+        assert "fold.claim_type.macro_f1" in child.data.metrics and "threshold.withdrawal.yes" in child.data.metrics
+    counted = CountingProgress()  # the inner split: two more fits per fold
+    loop.run(cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"thresholds_from": "inner_split"})}),
+             data, store, counted)
+    assert counted.planned == counted.fits == 3 * (1 + cfg.eval.inner_folds) + 1

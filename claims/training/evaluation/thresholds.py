@@ -66,10 +66,11 @@ def from_other_folds(y: np.ndarray, oof: np.ndarray, test_folds: list[np.ndarray
                      default: float = 0.5) -> list[np.ndarray]:
     """Per held-out fold, thresholds tuned on the other folds' out-of-fold predictions and labels.
 
-    A fold's own labels never choose its thresholds, and no model is fitted for them: the inner split
-    cost `inner_folds` extra fits per fold (two thirds of a run's fits). The other folds' predictions
-    come from models that trained on this fold's units; the thresholds see those models' scores on
-    other articles only, with those articles' labels.
+    A fold's own labels are never read to choose its thresholds, and no model is fitted for them: the
+    inner split cost `inner_folds` extra fits per fold (two thirds of a run's fits). They can reach
+    the thresholds at second order only: the other folds' predictions come from models that trained
+    on this fold's units, and the thresholds see those models' scores on other articles, with those
+    articles' labels. `eval.thresholds_from: inner_split` closes that path at the old cost.
     """
     out = []
     for k, test in enumerate(test_folds):
