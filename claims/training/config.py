@@ -34,7 +34,7 @@ class DataConfig(Strict):
     schema_path: str = "labels/schema.yaml"
     tasks: list[str] = Field(default=["claim_type", "attribution", "withdrawal"], min_length=1)
     max_units_per_doc: int | None = Field(default=None, ge=1, description="Shrink the data (tests).")
-    max_articles: int | None = Field(default=None, ge=2, description="Keep the first N articles (tests).")
+    max_articles: int | None = Field(default=None, ge=2, description="Keep the first N articles of the manifest (tests).")
     augment: AugmentConfig = AugmentConfig()
 
 

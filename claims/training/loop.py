@@ -97,7 +97,11 @@ def load_data(cfg: ExperimentConfig) -> Data:
                          or [Problem(cfg.name, None, "data.annotations", f"no file matches {cfg.data.annotations}")])
     data = _read(cfg, schema, paths, allow_test=False)
     if cfg.data.max_articles:
-        keep_docs = set(list(dict.fromkeys(data.docs))[:cfg.data.max_articles])
+        # In manifest order (seeds, then writers in the order they were merged), not file order: file
+        # names sort w100_ before w10_, and a shrunk run would see one writer's country alone.
+        listed = {d: i for i, d in enumerate(load_manifest().by_id)} if MANIFEST_PATH.exists() else {}
+        in_order = sorted(dict.fromkeys(data.docs), key=lambda d: listed.get(d, len(listed)))
+        keep_docs = set(in_order[:cfg.data.max_articles])
         data = data.subset(np.asarray([i for i, d in enumerate(data.docs) if d in keep_docs], dtype=int))
     if cfg.data.max_units_per_doc:
         keep, seen = [], {}
