@@ -205,6 +205,11 @@ def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress
                 return Augmenting(model, gazetteer, aug.copies, train_cfg.seed, aug.actors, aug.places)
             return model
 
+        def fit_on(train_cfg, idx: np.ndarray) -> ClaimsModel:
+            set_seed(train_cfg.seed)
+            return new_model(train_cfg).fit([data.texts[i] for i in idx], data.y[idx],
+                                            [data.contexts[i] for i in idx], [data.docs[i] for i in idx])
+
         def fit_with_thresholds(train_cfg, idx: np.ndarray) -> tuple[ClaimsModel, np.ndarray]:
             """Fit on `idx`; thresholds from a grouped inner split of `idx` only."""
             thr = np.full(len(space), cfg.eval.default_threshold)
@@ -213,9 +218,7 @@ def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress
                     lambda: new_model(train_cfg), [data.texts[i] for i in idx], data.y[idx],
                     np.asarray(data.docs)[idx], space, cfg.eval.inner_folds, cfg.eval.default_threshold,
                     [data.contexts[i] for i in idx])
-            set_seed(train_cfg.seed)
-            return new_model(train_cfg).fit([data.texts[i] for i in idx], data.y[idx],
-                                            [data.contexts[i] for i in idx], [data.docs[i] for i in idx]), thr
+            return fit_on(train_cfg, idx), thr
 
         def cross_validate(prefix: str, fold_list) -> tuple[np.ndarray, np.ndarray]:
             per_seed, oofs = [], []
@@ -234,9 +237,7 @@ def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress
                         set_seed(seed)
                         train_cfg = cfg.train.model_copy(update={"seed": seed})
                         if other_folds:  # thresholds once every fold has its predictions (below)
-                            model, thr = new_model(train_cfg).fit([data.texts[i] for i in tr], data.y[tr],
-                                                                  [data.contexts[i] for i in tr],
-                                                                  [data.docs[i] for i in tr]), None
+                            model, thr = fit_on(train_cfg, tr), None
                         else:
                             model, thr = fit_with_thresholds(train_cfg, tr)
                         oof[te] = model.predict_proba([data.texts[i] for i in te], [data.contexts[i] for i in te])
