@@ -43,12 +43,14 @@ def reports_input_errors(fn):
             typer.echo(f"{len(e.problems)} problem(s) found", err=True)
             raise typer.Exit(1) from None
         except Exception as e:
-            if type(e).__name__ == "Terminated":  # SIGTERM: open runs are already marked FAILED
-                typer.echo(f"stopped: {e}", err=True)
-                raise typer.Exit(143) from None
             if type(e).__name__ == "EncoderMissing" or isinstance(e, FloatingPointError):  # missing weights; a diverged fit
                 typer.echo(f"error: {e}", err=True)
                 raise typer.Exit(1) from None
+            raise
+        except BaseException as e:
+            if type(e).__name__ == "Terminated":  # SIGTERM: open runs are already marked FAILED
+                typer.echo(f"stopped: {e}", err=True)
+                raise typer.Exit(143) from None
             raise
 
     return wrapper

@@ -4,6 +4,8 @@ answers equal in-process prediction.)"""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -14,10 +16,16 @@ from claims.training.config import load_config
 from claims.util.paths import CONFIGS_DIR
 
 
+@functools.lru_cache(maxsize=1)
+def _last_units() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    data = loop.load_data(load_config(CONFIGS_DIR / "tfidf_linear.yaml"))  # the whole corpus: read once
+    return tuple(data.texts[-192:]), tuple(data.contexts[-192:])
+
+
 def _units(n: int = 96) -> tuple[list[str], list[str]]:
     """Whole articles from the end of the training data, which the shrunk packages did not see."""
-    data = loop.load_data(load_config(CONFIGS_DIR / "tfidf_linear.yaml"))
-    return list(data.texts[-n:]), list(data.contexts[-n:])
+    texts, contexts = _last_units()
+    return list(texts[-n:]), list(contexts[-n:])
 
 
 @pytest.mark.parametrize("package", ["tfidf_package", "ensemble_package"])

@@ -187,7 +187,7 @@ def test_rule_cues_are_remembered_while_training_but_not_when_serving(schema):
 
 def test_finetune_reads_sentence_pairs_and_stops_early_on_held_out_articles(data, tmp_path):
     cfg = shrunk("finetune", "model.context=true", "model.early_stopping=true", "model.validation_fraction=0.25",
-                 "train.epochs=3", "model.patience=1")
+                 "train.epochs=3", "model.patience=1", "train.max_length=48")
     model = build(cfg.model, cfg.train, data.schema)
     model.fit(data.texts, data.y, data.contexts, data.docs)
     assert 1 <= len(model.validation_) <= 3 and 1 <= model.best_epoch_ <= len(model.validation_)

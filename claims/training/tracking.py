@@ -164,14 +164,35 @@ def fail_stale_runs(uri: str) -> list[str]:
     return stale
 
 
-class Terminated(Exception):
-    """SIGTERM arrived: unwinding marks the open MLflow runs FAILED and removes temporary folders."""
+class Terminated(BaseException):
+    """SIGTERM arrived: unwinding marks the open MLflow runs FAILED and removes temporary folders.
+
+    A BaseException, like KeyboardInterrupt, so that no `except Exception` on the way (ours or a
+    library's) takes it for an ordinary error and carries on."""
+
+
+def _in_finalizer(frame) -> bool:
+    """True when the interrupted code runs under a finalizer (`__del__`, a weakref.finalize
+    callback): Python prints an exception raised there as 'Exception ignored' and drops it."""
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "__del__" or (code.co_name == "__call__" and code.co_filename.endswith("weakref.py")):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def fail_on_sigterm() -> None:
     import signal
 
     def handler(signum, frame):
-        raise Terminated(f"terminated by signal {signum}")
+        if _in_finalizer(frame):
+            # Raised here the exception would be lost and training would go on; deliver it again
+            # in a moment, when the garbage collector has left the finalizer.
+            signal.signal(signal.SIGALRM, handler)
+            signal.setitimer(signal.ITIMER_REAL, 0.05)
+            return
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        raise Terminated(f"terminated by signal {signal.SIGTERM.value}")
 
     signal.signal(signal.SIGTERM, handler)
