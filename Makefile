@@ -16,11 +16,21 @@ $(BIN)/python:
 # machines) every new process compiled scikit-learn, scipy and pandas again, and a cold start of
 # the tfidf package took 16.7 s instead of 5.7 s. Hence the unexport.
 unexport PYTHONDONTWRITEBYTECODE
-install: $(BIN)/python
-	$(BIN)/python -m pip install --quiet --no-compile -e .
+# uv installs the same versions as pip (the same 133 packages, checked in a fresh venv) in less than
+# half the time: 42 s against 91 s for `install-dev` with another job on the cores, uv's cache
+# empty and pip's warm. It reads no pip configuration, so the local wheel folder (the CPU build of
+# torch) is handed over from pip's. Where uv cannot be had or fails, pip does the install as before.
+PIP_LINKS := $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
+export UV_FIND_LINKS ?= $(PIP_LINKS)
+INSTALL = $(BIN)/python -m pip install --quiet uv && $(BIN)/uv pip install --quiet --python $(BIN)/python -e $(1) \
+	|| $(BIN)/python -m pip install --quiet --no-compile -e $(1)
 
+install: $(BIN)/python
+	$(call INSTALL,.)
+
+DEV := ".[dev,spark]"
 install-dev: $(BIN)/python
-	$(BIN)/python -m pip install --quiet --no-compile -e ".[dev,spark]"
+	$(call INSTALL,$(DEV))
 
 # Main job: check the corpus, train, evaluate and package the transparent rules and the ensemble,
 # then package the better of the two (chosen on (a) and behaviour) as models/default. It leaves out
