@@ -32,17 +32,18 @@ DEV := ".[dev,spark]"
 install-dev: $(BIN)/python
 	$(call INSTALL,$(DEV))
 
-# Main job: check the corpus, train, evaluate and package the transparent rules and the ensemble,
-# then package the better of the two (chosen on (a) and behaviour) as models/default. It leaves out
-# (b), leave-one-country-out: with 20 countries it is 20 of the ensemble's 29 fits (`make run` took
-# 18 min 53 s with it on 2 cores on the 370-article data, when thresholds still cost two inner fits per fold).
-# `make bench` runs every config with (b) and writes the full table, the default's (b) included.
-MAIN_CONFIGS := configs/rules.yaml configs/ensemble.yaml
+# Main job: check the corpus, then train, evaluate ((a), (c), (d), behaviour) and package the config
+# that `make bench` ranks first on the default model rule (the ensemble) as models/default. It
+# leaves out (b), leave-one-country-out: with 20 countries it is 20 of the ensemble's 26 fits.
+# `make bench` runs every config with (b) and writes the full table, the default's (b) included;
+# the transparent rules, which the main job trained beside the ensemble until 2026-12-02, are one
+# of its rows (dropped here for time: 24 s of a main job that must stay under 15 minutes).
+MAIN_CONFIGS := configs/ensemble.yaml
 
 run: install
 	$(BIN)/claims validate
 	$(BIN)/claims train $(MAIN_CONFIGS) --set eval.country_folds=false
-	$(BIN)/claims package best --among rules --among ensemble --name default
+	$(BIN)/claims package best --among ensemble --name default
 
 test: install-dev
 	$(BIN)/python -m pytest
