@@ -312,11 +312,9 @@ def train(
         tracking.open_store(uri)
         for run_id in tracking.fail_stale_runs(uri):
             err.print(f"marked run {run_id} FAILED: the process that ran it is gone")
-    tracking.fail_on_sigterm()
-
     outcomes = []
     progress = None if quiet else _progress()
-    with progress or _nothing():
+    with tracking.fail_on_sigterm(), progress or _nothing():
         for cfg, data, test, uri in planned:
             tracking.open_store(uri)
             outcomes.append(train_package_check(cfg, data, uri, progress, package, behaviour, models_dir, test))

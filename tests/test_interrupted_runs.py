@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import weakref
 
 import mlflow
 import pytest
@@ -70,30 +71,70 @@ def test_sigterm_marks_the_running_run_failed(store, tmp_path):
     assert not list(tmp.iterdir())  # temporary folders are removed while unwinding
 
 
-def test_sigterm_inside_a_finalizer_or_a_broad_except_still_stops_the_run():
-    """Raised inside a `__del__` the garbage collector calls, an exception is printed and dropped,
-    and training went on (seen in CI); and an `except Exception` must not take it for an error."""
-
+def _signal_inside_a_del():
     class Finalized:
         def __del__(self):
             os.kill(os.getpid(), signal.SIGTERM)
             sum(range(1000))  # the handler runs here, inside the finalizer
 
-    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGALRM)}
+    Finalized()  # dropped at once
+
+
+def _signal_inside_a_weakref_callback():
+    class Target:
+        pass
+
+    target = Target()
+    ref = weakref.ref(target, lambda _: (os.kill(os.getpid(), signal.SIGTERM), sum(range(1000))))
+    del target
+    return ref
+
+
+def _signal_inside_a_collected_generator():
+    def gen():
+        try:
+            yield 1
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)
+            sum(range(1000))
+
+    g = gen()
+    next(g)
+    del g
+
+
+def _signal_inside_a_broad_except():
     try:
-        tracking.fail_on_sigterm()
-        with pytest.raises(tracking.Terminated):
-            Finalized()  # dropped at once: __del__ runs and the signal arrives inside it
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(1)
+    except Exception:  # noqa: BLE001 - the point of the test
+        pass
+
+
+@pytest.mark.parametrize("where", [_signal_inside_a_del, _signal_inside_a_weakref_callback,
+                                   _signal_inside_a_collected_generator, _signal_inside_a_broad_except])
+def test_sigterm_where_python_would_drop_or_swallow_it_still_stops_the_run(where):
+    """Raised inside a `__del__` the garbage collector calls, an exception is printed and dropped,
+    and training went on (seen in CI); an `except Exception` must not take it for an error either."""
+    before = signal.getsignal(signal.SIGTERM), sys.unraisablehook
+    with pytest.raises(tracking.Terminated):
+        with tracking.fail_on_sigterm():
+            where()
             deadline = time.time() + 5
             while time.time() < deadline:
                 time.sleep(0.01)
-        with pytest.raises(tracking.Terminated):
+    assert (signal.getsignal(signal.SIGTERM), sys.unraisablehook) == before  # put back on the way out
+
+
+def test_a_second_sigterm_does_not_cut_the_cleanup_short():
+    cleaned = []
+    with pytest.raises(tracking.Terminated):
+        with tracking.fail_on_sigterm():
             try:
                 os.kill(os.getpid(), signal.SIGTERM)
                 time.sleep(1)
-            except Exception:  # noqa: BLE001 - the point of the test
-                pass
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        for s, h in saved.items():
-            signal.signal(s, h)
+            finally:
+                os.kill(os.getpid(), signal.SIGTERM)  # while unwinding: ignored
+                time.sleep(0.2)
+                cleaned.append(True)
+    assert cleaned == [True]

@@ -167,7 +167,7 @@ def test_cli_trains_packages_checks_several_configs_and_compare_ranks_them(store
     assert result.exit_code == 0, result.output
     assert "best run: tfidf_linear" in result.output
     assert (tmp_path / "models" / "default" / "MLmodel").exists()
-    # The main job ranks only its own configs (`make run`: --among rules --among ensemble).
+    # Ranking among some configs only (`make run`: --among ensemble).
     result = runner.invoke(app, ["package", "best", "--among", "majority", "--name", "low", "--tracking-uri", store,
                                  "--models-dir", str(tmp_path / "models")])
     assert result.exit_code == 0, result.output

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
+import threading
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
@@ -171,28 +174,39 @@ class Terminated(BaseException):
     library's) takes it for an ordinary error and carries on."""
 
 
-def _in_finalizer(frame) -> bool:
-    """True when the interrupted code runs under a finalizer (`__del__`, a weakref.finalize
-    callback): Python prints an exception raised there as 'Exception ignored' and drops it."""
-    while frame is not None:
-        code = frame.f_code
-        if code.co_name == "__del__" or (code.co_name == "__call__" and code.co_filename.endswith("weakref.py")):
-            return True
-        frame = frame.f_back
-    return False
+@contextmanager
+def fail_on_sigterm():
+    """While inside: SIGTERM raises Terminated in the main thread, once.
 
-
-def fail_on_sigterm() -> None:
+    Python drops an exception raised where nobody can catch it (a `__del__` the garbage collector
+    calls, a weakref callback, a generator closed when collected) after handing it to
+    `sys.unraisablehook`; in CI the signal landed in regex's `Group.__del__` and training went on.
+    The hook sees a dropped Terminated and sends the signal again 50 ms later, from a timer thread.
+    A second SIGTERM while the first is unwinding is ignored, so it cannot cut short the cleanup
+    (runs marked FAILED, temporary folders removed). The previous handler and hook come back on exit."""
     import signal
 
-    def handler(signum, frame):
-        if _in_finalizer(frame):
-            # Raised here the exception would be lost and training would go on; deliver it again
-            # in a moment, when the garbage collector has left the finalizer.
-            signal.signal(signal.SIGALRM, handler)
-            signal.setitimer(signal.ITIMER_REAL, 0.05)
-            return
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        raise Terminated(f"terminated by signal {signal.SIGTERM.value}")
+    state = {"raised": False}
 
-    signal.signal(signal.SIGTERM, handler)
+    def handler(signum, frame):
+        if state["raised"]:
+            return
+        state["raised"] = True
+        raise Terminated(f"terminated by signal {signum}")
+
+    previous_hook = sys.unraisablehook
+
+    def hook(unraisable):
+        if isinstance(unraisable.exc_value, Terminated):
+            state["raised"] = False
+            threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGTERM)).start()
+            return
+        previous_hook(unraisable)
+
+    previous_handler = signal.signal(signal.SIGTERM, handler)
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+        sys.unraisablehook = previous_hook
