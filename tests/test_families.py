@@ -130,7 +130,9 @@ def test_ensemble_reads_the_previous_units_embedding_and_embeds_each_text_once(d
     units, previous = data.texts[1:4], data.texts[0:3]  # three consecutive units of one article
     assert data.contexts[1:4] == previous
     with_ctx = model.predict_proba(units, previous)
-    assert sorted(computed) == sorted(set(units) | set(previous))  # 4 distinct texts, each embedded once
+    # 4 distinct texts, each embedded once, as the features read them (listed mentions canonical)
+    assert sorted(computed) == sorted({model.canonical_.mask(t) for t in set(units) | set(previous)})
+    assert len(computed) == 4
     own, before = model._embeddings(units, ["", *previous[1:]])
     assert not before[0].any() and before[1:].any()  # no previous unit: zeros
     assert not np.allclose(with_ctx, model.predict_proba(units))  # loose sentences still predict, differently
