@@ -29,6 +29,30 @@ def test_suite_covers_every_label_and_every_group(schema, gaz):
     assert {t.kind for t in suite.tests} == {"mft", "inv", "dir"}
 
 
+def test_an_army_or_government_is_put_in_its_own_country(schema, gaz):
+    # Beside another country's place its words would be external_observer (R96), not what the
+    # templates expect; an actor whose country lists no place of the kind sits those cases out.
+    suite = load_suite(schema, gaz)
+    states = [a for a in gaz.actors if a.country is not None]
+    own = {a.aliases[0]: set(gaz.by_country[a.country].get("towns", []) + gaz.by_country[a.country].get("bases", []))
+           for a in states}
+    placed = 0
+    for case in cases(suite):
+        if not {"town", "base"} & set(case.test.slots):
+            continue
+        for text in case.texts:
+            names = [hit for *_, hit in gaz.find(text)]
+            actor = next((a for a in names if not isinstance(a, str) and a.country is not None), None)
+            if actor is not None:
+                placed += 1
+                places = {s for _, _, s, hit in gaz.find(text) if isinstance(hit, str)}
+                assert places and places <= own[actor.aliases[0]], text
+    assert placed >= 100
+    unplaced = [a.aliases[0] for a in states if not own[a.aliases[0]]]
+    assert unplaced and not any(a in c.texts[0] for c in cases(suite) for a in unplaced
+                                if {"town", "base"} & set(c.test.slots))
+
+
 def _bad_suite(tmp_path, old, new):
     folder = tmp_path / "behaviour"
     folder.mkdir()

@@ -51,6 +51,14 @@ def test_unknown_label_names_file_and_line(schema, tmp_path):
         load_gazetteer(schema, path, PLACES_PATH)
 
 
+def test_unknown_country_names_file_and_line(schema, tmp_path):
+    path = _bad_copy(tmp_path, "country: Chad", "country: Tchad")
+    with pytest.raises(InputError) as e:
+        load_gazetteer(schema, path, PLACES_PATH)
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if "name: Chadian army" in text)
+    assert f"actors.yaml:{line} [country]: 'Tchad' is not a country of places.yaml" in str(e.value)
+
+
 def test_gazetteer_is_read_once_but_an_edited_file_is_read_again(schema, tmp_path):
     path = tmp_path / "actors.yaml"
     path.write_text(ACTORS_PATH.read_text())

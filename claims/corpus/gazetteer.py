@@ -27,12 +27,24 @@ class Actor:
     aliases: tuple[str, ...]
     note: str
     line: int
+    country: str | None = None  # where it is the state's own (armies, governments): see `home_places`
 
 
 @dataclass
 class Gazetteer:
     actors: list[Actor]
     places: dict[str, list[str]] = field(default_factory=dict)  # kind ("towns", "bases") -> names
+    by_country: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # country -> kind -> names
+
+    def home_places(self, alias: str, kind: str) -> list[str] | None:
+        """The places of `kind` in the country of the actor named `alias`; None for an actor without one.
+
+        An army or government speaking about another country's conflict is external_observer (R96),
+        so a generated sentence that puts it in a place must use a place of its own country."""
+        actor = self._alias_index.get(alias)
+        if actor is None or actor.country is None:
+            return None
+        return self.by_country.get(actor.country, {}).get(kind, [])
 
     def of_type(self, actor_type: str) -> list[Actor]:
         return [a for a in self.actors if a.type == actor_type]
@@ -100,11 +112,11 @@ def _read_gazetteer(schema: Schema, actors_path: Path, places_path: Path) -> Gaz
     for entry in raw.get("actors") or []:
         line = entry.get("__line__")
         missing = [k for k in ("name", "type", "label", "aliases", "note") if not entry.get(k)]
-        unknown = sorted(set(entry) - {"name", "type", "label", "aliases", "note", "__line__"})
+        unknown = sorted(set(entry) - {"name", "type", "label", "aliases", "note", "country", "__line__"})
         for k in missing:
             problems.append(Problem(actors_path, line, k, "required field is missing"))
         for k in unknown:
-            problems.append(Problem(actors_path, line, k, "unknown field; expected name, type, label, aliases, note"))
+            problems.append(Problem(actors_path, line, k, "unknown field; expected name, type, label, aliases, note, country"))
         if missing or unknown:
             continue
         if entry["label"] not in valid_labels:
@@ -116,16 +128,23 @@ def _read_gazetteer(schema: Schema, actors_path: Path, places_path: Path) -> Gaz
                                         f"duplicate alias {alias!r} (first at line {seen[alias]})"))
             seen[alias] = line
         actors.append(Actor(entry["name"], entry["type"], entry["label"], tuple(map(str, entry["aliases"])),
-                            entry["note"], line))
+                            entry["note"], line, str(entry["country"]) if entry.get("country") else None))
     places: dict[str, list[str]] = {}
+    by_country: dict[str, dict[str, list[str]]] = {}
     raw_places = load_yaml_with_lines(places_path) or {}
     for country in raw_places.get("countries") or []:
+        home = by_country.setdefault(str(country.get("name")), {})
         for kind in ("towns", "bases"):
             for name in country.get(kind) or []:
                 if name in seen:
                     problems.append(Problem(places_path, country.get("__line__"), kind,
                                             f"{name!r} is also an actor alias (line {seen[name]})"))
                 places.setdefault(kind, []).append(str(name))
+                home.setdefault(kind, []).append(str(name))
+    for actor in actors:
+        if actor.country is not None and actor.country not in by_country:
+            problems.append(Problem(actors_path, actor.line, "country",
+                                    f"{actor.country!r} is not a country of {places_path.name}"))
     if problems:
         raise InputError(problems)
-    return Gazetteer(actors, places)
+    return Gazetteer(actors, places, by_country)

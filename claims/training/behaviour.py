@@ -44,6 +44,8 @@ class Suite:
     fillers: dict[str, list[str]]
     tests: list[Test]
     actor_slots: set[str] = field(default_factory=set)  # slots filled from the gazetteer's actors
+    place_slots: dict[str, str] = field(default_factory=dict)  # slot -> kind of place ("towns", "bases")
+    gazetteer: Gazetteer | None = None  # for the places of an actor's own country
 
 
 def _template_slots(template: str) -> list[str]:
@@ -55,6 +57,7 @@ def load_suite(schema: Schema, gazetteer: Gazetteer, folder: Path = SUITE_DIR) -
     problems: list[Problem] = []
     fillers: dict[str, list[str]] = {}
     actor_slots: set[str] = set()
+    place_slots: dict[str, str] = {}
     tests: list[Test] = []
     files = sorted(folder.glob("*.yaml"))
     if not files:
@@ -76,6 +79,7 @@ def load_suite(schema: Schema, gazetteer: Gazetteer, folder: Path = SUITE_DIR) -
                 actor_slots.add(name)
             elif "places" in spec:
                 fillers[name] = list(gazetteer.places.get(spec["places"], []))
+                place_slots[name] = spec["places"]
                 if not fillers[name]:
                     problems.append(Problem(path, line, f"slots.{name}", f"no places of kind {spec['places']!r}"))
             elif "values" in spec:
@@ -95,7 +99,7 @@ def load_suite(schema: Schema, gazetteer: Gazetteer, folder: Path = SUITE_DIR) -
         problems.append(Problem(folder, None, dup, "duplicate test name"))
     if problems:
         raise InputError(problems)
-    return Suite(fillers, tests, actor_slots)
+    return Suite(fillers, tests, actor_slots, place_slots, gazetteer)
 
 
 def _strip(d: dict | None) -> dict:
@@ -147,12 +151,24 @@ class Case:
     texts: list[str]  # mft: [sentence]; inv: [a, b]; dir: [before, after]
 
 
-def _fill(suite: Suite, template: str, slots: list[str], i: int, salt: int, override: dict | None = None) -> str:
+def _fill(suite: Suite, template: str, slots: list[str], i: int, salt: int,
+          override: dict | None = None) -> str | None:
+    """The template filled for case `i`; None where no place fits the sentence's actor (below)."""
     # Actor slots walk through every actor; places and values stride from a per-test offset so the
     # suite covers the whole region, not the first few towns of Mali.
     values = {s: suite.fillers[s][(i if s in suite.actor_slots else i * 7 + salt) % len(suite.fillers[s])]
               for s in slots}
     values.update(override or {})
+    # A place beside an army or government is one of its own country's (R96: speaking about another
+    # country's conflict, its forces are external_observer), chosen from that country's list.
+    homes = [values[s] for s in slots if s in suite.actor_slots and suite.gazetteer is not None
+             and suite.gazetteer.home_places(values[s], "towns") is not None]
+    for slot in slots:
+        if homes and slot in suite.place_slots and slot not in (override or {}):
+            local = suite.gazetteer.home_places(homes[0], suite.place_slots[slot])
+            if not local:
+                return None
+            values[slot] = local[(i * 7 + salt) % len(local)]
     text = template.format(**values)
     return text[:1].upper() + text[1:]
 
@@ -164,14 +180,18 @@ def cases(suite: Suite) -> list[Case]:
         n = max(sized) if sized else DEFAULT_REPEATS
         for i in range(n):
             base = _fill(suite, test.template, test.slots, i, salt * 13)
+            if base is None:  # an army or government whose country lists no place of the kind
+                continue
             if test.kind == "mft":
                 out.append(Case(test, [base]))
             elif test.kind == "dir":
                 out.append(Case(test, [base + ".", base + test.suffix]))
             else:
                 options = suite.fillers[test.vary]
-                other = options[(i + 1) % len(options)]
-                out.append(Case(test, [base, _fill(suite, test.template, test.slots, i, salt * 13, {test.vary: other})]))
+                other = _fill(suite, test.template, test.slots, i, salt * 13,
+                              {test.vary: options[(i + 1) % len(options)]})
+                if other is not None:
+                    out.append(Case(test, [base, other]))
     return out
 
 
