@@ -39,12 +39,6 @@ class EnsembleOptions(ModelConfig, ChannelOptions):
         default=False, description="Before any feature, write every gazetteer actor as its type's first "
                                    "actor and every place as its kind's first place, so no feature can "
                                    "tell one listed army, group or town from another.")
-    mlp_blend: float = Field(
-        default=0.0, ge=0, le=1, description="Weight of a one-hidden-layer network over the dense features "
-                                             "(embeddings, the previous unit's, the cues) in the predicted "
-                                             "probabilities; the regression gets the rest (0: regression only).")
-    mlp_hidden: int = Field(default=256, ge=8, description="Hidden units of the mlp_blend network.")
-    mlp_epochs: int = Field(default=40, ge=1, description="Passes of the mlp_blend network over the data.")
 
 
 class Ensemble(ClaimsModel):
@@ -68,13 +62,12 @@ class Ensemble(ClaimsModel):
         return parts
 
     def _features(self, texts, contexts, fit: bool = False):
-        """The regression's sparse features and the dense blocks the mlp_blend network reads."""
         if self.options.canonical_mentions:
             if fit:
                 self.canonical_ = TypedMentions.canonical_from_gazetteer()
             texts = [self.canonical_.mask(t) for t in texts]
             contexts = [self.canonical_.mask(c) for c in contexts]
-        blocks, dense = [], []
+        blocks = []
         if "tfidf" in self.parts_:
             if fit:
                 self.channels_ = Channels(self.options)
@@ -82,11 +75,10 @@ class Ensemble(ClaimsModel):
             else:
                 blocks.append(self.channels_.transform(texts, contexts))
         if "embeddings" in self.parts_:
-            dense.extend(self._embeddings(texts, contexts))
+            blocks.extend(sparse.csr_matrix(b) for b in self._embeddings(texts, contexts))
         if "rules" in self.parts_:
-            dense.append(self.parts_["rules"].fired(texts) * self.options.rules_weight)
-        blocks.extend(sparse.csr_matrix(b) for b in dense)
-        return sparse.hstack(blocks).tocsr(), dense
+            blocks.append(sparse.csr_matrix(self.parts_["rules"].fired(texts) * self.options.rules_weight))
+        return sparse.hstack(blocks).tocsr()
 
     def _embeddings(self, texts, contexts) -> list:
         """The units' embeddings and, with `context_embeddings`, their previous units' (zeros where
@@ -107,33 +99,11 @@ class Ensemble(ClaimsModel):
         self.parts_ = self._parts()
         if "rules" in self.parts_:
             self.parts_["rules"].prepare()
-        X, dense = self._features(texts, contexts, fit=True)
-        self.head_ = fit_head(make_head(self.options.C, self.options.class_weight, self.train_config.seed), X, y)
-        if self.options.mlp_blend > 0:
-            self.mlp_ = self._make_mlp().fit(self._dense(dense), y)
-
-    def _make_mlp(self):
-        from sklearn.neural_network import MLPClassifier
-
-        # A fixed number of passes: MLPClassifier's early stopping scores a random tenth by exact
-        # match of all labels at once, which says little about any one label.
-        return MLPClassifier(hidden_layer_sizes=(self.options.mlp_hidden,), alpha=1e-4, batch_size=128,
-                             learning_rate_init=1e-3, max_iter=self.options.mlp_epochs, n_iter_no_change=1000,
-                             random_state=self.train_config.seed)
-
-    @staticmethod
-    def _dense(dense):
-        import numpy as np
-
-        # Unit-length embeddings have coordinates near 0.05: scaled so they weigh like the 0/1 cues.
-        return np.hstack([b * (1.0 if b.shape[1] < 100 else np.sqrt(b.shape[1])) for b in dense]).astype(np.float32)
+        self.head_ = fit_head(make_head(self.options.C, self.options.class_weight, self.train_config.seed),
+                              self._features(texts, contexts, fit=True), y)
 
     def _predict_proba(self, texts, contexts):
-        X, dense = self._features(texts, contexts)
-        p = self.head_.predict_proba(X)
-        if self.options.mlp_blend > 0:
-            p = (1 - self.options.mlp_blend) * p + self.options.mlp_blend * self.mlp_.predict_proba(self._dense(dense))
-        return p
+        return self.head_.predict_proba(self._features(texts, contexts))
 
     def for_inference(self):
         for name in ("embeddings", "rules"):
@@ -156,8 +126,6 @@ class Ensemble(ClaimsModel):
 
     def _save(self, path: Path):
         sklearn_io.dump(self.head_, path / "head.skops")
-        if self.options.mlp_blend > 0:
-            sklearn_io.dump(self.mlp_, path / "mlp.skops")
         if self.options.canonical_mentions:
             (path / CANONICAL_FILE).write_text(json.dumps(self.canonical_.tokens, ensure_ascii=False, indent=0))
         if "tfidf" in self.parts_:
@@ -168,8 +136,6 @@ class Ensemble(ClaimsModel):
     def _load(self, path: Path):
         self.parts_ = self._parts()
         self.head_ = sklearn_io.load(path / "head.skops")
-        if self.options.mlp_blend > 0:
-            self.mlp_ = sklearn_io.load(path / "mlp.skops")
         if self.options.canonical_mentions:
             self.canonical_ = TypedMentions(json.loads((path / CANONICAL_FILE).read_text()))
         if "tfidf" in self.parts_:
