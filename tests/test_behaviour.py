@@ -33,24 +33,57 @@ def test_an_army_or_government_is_put_in_its_own_country(schema, gaz):
     # Beside another country's place its words would be external_observer (R96), not what the
     # templates expect; an actor whose country lists no place of the kind sits those cases out.
     suite = load_suite(schema, gaz)
-    states = [a for a in gaz.actors if a.country is not None]
-    own = {a.aliases[0]: set(gaz.by_country[a.country].get("towns", []) + gaz.by_country[a.country].get("bases", []))
-           for a in states}
-    placed = 0
+    placed, seen_states = 0, set()
     for case in cases(suite):
-        if not {"town", "base"} & set(case.test.slots):
+        places = {slot: kind for slot, kind in suite.place_slots.items() if slot in case.test.slots}
+        if not places:
             continue
         for text in case.texts:
-            names = [hit for *_, hit in gaz.find(text)]
-            actor = next((a for a in names if not isinstance(a, str) and a.country is not None), None)
-            if actor is not None:
-                placed += 1
-                places = {s for _, _, s, hit in gaz.find(text) if isinstance(hit, str)}
-                assert places and places <= own[actor.aliases[0]], text
+            hits = gaz.find(text)
+            countries = {hit.country for *_, hit in hits if not isinstance(hit, str) and hit.country}
+            if not countries:
+                continue
+            assert len(countries) == 1, text
+            home = gaz.by_country[countries.pop()]
+            named = [(name, kind) for _, _, name, kind in hits if isinstance(kind, str)]
+            assert named, text
+            for name, kind in named:  # each place of its slot's kind, in the actor's own country
+                assert kind in places.values() and name in home.get(kind, []), text
+            placed += 1
+            seen_states |= {hit.name for *_, hit in hits if not isinstance(hit, str) and hit.country}
     assert placed >= 100
-    unplaced = [a.aliases[0] for a in states if not own[a.aliases[0]]]
-    assert unplaced and not any(a in c.texts[0] for c in cases(suite) for a in unplaced
-                                if {"town", "base"} & set(c.test.slots))
+    without_place = {a.name for a in gaz.actors if a.country and not any(gaz.by_country[a.country].values())}
+    assert without_place and not (without_place & seen_states)
+
+
+def test_two_states_in_one_sentence_and_a_varied_place_stay_in_one_country(schema, gaz, tmp_path):
+    folder = tmp_path / "behaviour"
+    folder.mkdir()
+    (folder / "extra.yaml").write_text("""version: 1
+slots:
+  army: {actors: national_army}
+  government: {actors: government}
+  town: {places: towns}
+tests:
+  - name: two_states
+    kind: mft
+    template: "{government} said the {army} had pulled back from {town}."
+    expect: {withdrawal: true}
+  - name: vary_town
+    kind: inv
+    vary: town
+    template: "The {army} said it had pulled back from {town}."
+""")
+    suite = load_suite(schema, gaz, folder)
+    by_test = {}
+    for case in cases(suite):
+        by_test.setdefault(case.test.name, []).append(case)
+        for text in case.texts:
+            countries = {hit.country for *_, hit in gaz.find(text) if not isinstance(hit, str) and hit.country}
+            towns = [name for _, _, name, kind in gaz.find(text) if kind == "towns"]
+            assert len(countries) == 1 and towns[0] in gaz.by_country[countries.pop()]["towns"], text
+    assert by_test["two_states"] and by_test["vary_town"]
+    assert all(a != b for a, b in (c.texts for c in by_test["vary_town"]))
 
 
 def _bad_suite(tmp_path, old, new):

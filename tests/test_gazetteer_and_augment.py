@@ -59,6 +59,15 @@ def test_unknown_country_names_file_and_line(schema, tmp_path):
     assert f"actors.yaml:{line} [country]: 'Tchad' is not a country of places.yaml" in str(e.value)
 
 
+def test_an_army_without_a_country_is_refused(schema, tmp_path):
+    text = ACTORS_PATH.read_text()
+    start = text.index("name: Chadian army")
+    path = _bad_copy(tmp_path, text[start:text.index("country: Chad", start) + len("country: Chad\n")],
+                     text[start:text.index("    country: Chad", start)])
+    with pytest.raises(InputError, match=r"actors.yaml:\d+ \[country\]: required for type 'national_army'"):
+        load_gazetteer(schema, path, PLACES_PATH)
+
+
 def test_gazetteer_is_read_once_but_an_edited_file_is_read_again(schema, tmp_path):
     path = tmp_path / "actors.yaml"
     path.write_text(ACTORS_PATH.read_text())

@@ -17,6 +17,8 @@ from claims.corpus.schema import Schema
 ACTORS_PATH = ROOT / "labels" / "actors.yaml"
 PLACES_PATH = ROOT / "labels" / "places.yaml"
 ATTRIBUTION_TASK = "attribution"
+# Actor types that are a state's own forces or government: each names its `country` (see `country_of`).
+STATE_TYPES = ("national_army", "government")
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,7 @@ class Actor:
     aliases: tuple[str, ...]
     note: str
     line: int
-    country: str | None = None  # where it is the state's own (armies, governments): see `home_places`
+    country: str | None = None  # for STATE_TYPES: the state it belongs to (see `country_of`)
 
 
 @dataclass
@@ -36,18 +38,16 @@ class Gazetteer:
     places: dict[str, list[str]] = field(default_factory=dict)  # kind ("towns", "bases") -> names
     by_country: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # country -> kind -> names
 
-    def home_places(self, alias: str, kind: str) -> list[str] | None:
-        """The places of `kind` in the country of the actor named `alias`; None for an actor without one.
-
-        An army or government speaking about another country's conflict is external_observer (R96),
-        so a generated sentence that puts it in a place must use a place of its own country."""
-        actor = self._alias_index.get(alias)
-        if actor is None or actor.country is None:
-            return None
-        return self.by_country.get(actor.country, {}).get(kind, [])
-
     def of_type(self, actor_type: str) -> list[Actor]:
         return [a for a in self.actors if a.type == actor_type]
+
+    def country_of(self, alias: str) -> str | None:
+        """The country whose state the actor named `alias` is (armies, governments); None otherwise.
+
+        An army or government speaking about another country's conflict is external_observer (R96),
+        so a generated sentence that puts it in a place must use a place of `by_country[country]`."""
+        actor = self._alias_index.get(alias)
+        return actor.country if actor is not None else None
 
     @property
     def types(self) -> list[str]:
@@ -127,13 +127,22 @@ def _read_gazetteer(schema: Schema, actors_path: Path, places_path: Path) -> Gaz
                 problems.append(Problem(actors_path, line, "aliases",
                                         f"duplicate alias {alias!r} (first at line {seen[alias]})"))
             seen[alias] = line
+        if "country" in entry and not str(entry["country"] or "").strip():
+            problems.append(Problem(actors_path, line, "country", "empty; name a country of the places file"))
+        elif "country" not in entry and entry["type"] in STATE_TYPES:
+            problems.append(Problem(actors_path, line, "country",
+                                    f"required for type {entry['type']!r} (a country of the places file)"))
         actors.append(Actor(entry["name"], entry["type"], entry["label"], tuple(map(str, entry["aliases"])),
-                            entry["note"], line, str(entry["country"]) if entry.get("country") else None))
+                            entry["note"], line, str(entry["country"]).strip() if entry.get("country") else None))
     places: dict[str, list[str]] = {}
     by_country: dict[str, dict[str, list[str]]] = {}
     raw_places = load_yaml_with_lines(places_path) or {}
     for country in raw_places.get("countries") or []:
-        home = by_country.setdefault(str(country.get("name")), {})
+        name = str(country.get("name") or "").strip()
+        if not name or name in by_country:
+            problems.append(Problem(places_path, country.get("__line__"), "name",
+                                    "missing" if not name else f"country {name!r} is listed twice"))
+        home = by_country.setdefault(name, {})
         for kind in ("towns", "bases"):
             for name in country.get(kind) or []:
                 if name in seen:

@@ -77,13 +77,17 @@ def load_suite(schema: Schema, gazetteer: Gazetteer, folder: Path = SUITE_DIR) -
                                             f"the gazetteer has {gazetteer.types}"))
                 fillers[name] = [a.aliases[0] for a in actors]
                 actor_slots.add(name)
+                place_slots.pop(name, None)
             elif "places" in spec:
                 fillers[name] = list(gazetteer.places.get(spec["places"], []))
                 place_slots[name] = spec["places"]
+                actor_slots.discard(name)
                 if not fillers[name]:
                     problems.append(Problem(path, line, f"slots.{name}", f"no places of kind {spec['places']!r}"))
             elif "values" in spec:
                 fillers[name] = [str(v) for v in spec["values"]]
+                actor_slots.discard(name)
+                place_slots.pop(name, None)
             else:
                 problems.append(Problem(path, line, f"slots.{name}", "expected actors, places or values"))
         for entry in raw.get("tests") or []:
@@ -152,25 +156,40 @@ class Case:
 
 
 def _fill(suite: Suite, template: str, slots: list[str], i: int, salt: int,
-          override: dict | None = None) -> str | None:
-    """The template filled for case `i`; None where no place fits the sentence's actor (below)."""
+          shift: dict[str, int] | None = None) -> str | None:
+    """The template filled for case `i`, each slot in `shift` moved that many fillers on (the second
+    sentence of an `inv` test); None where no place fits the sentence's army or government."""
+    shift = shift or {}
     # Actor slots walk through every actor; places and values stride from a per-test offset so the
     # suite covers the whole region, not the first few towns of Mali.
-    values = {s: suite.fillers[s][(i if s in suite.actor_slots else i * 7 + salt) % len(suite.fillers[s])]
-              for s in slots}
-    values.update(override or {})
+    start = {s: (i if s in suite.actor_slots else i * 7 + salt) + shift.get(s, 0) for s in slots}
+    values = {s: suite.fillers[s][start[s] % len(suite.fillers[s])] for s in slots}
     # A place beside an army or government is one of its own country's (R96: speaking about another
-    # country's conflict, its forces are external_observer), chosen from that country's list.
-    homes = [values[s] for s in slots if s in suite.actor_slots and suite.gazetteer is not None
-             and suite.gazetteer.home_places(values[s], "towns") is not None]
+    # country's conflict, its forces are external_observer), chosen from that country's list; two
+    # states of different countries in one sentence have no such place.
+    gazetteer = suite.gazetteer
+    countries = {gazetteer.country_of(values[s]) for s in slots if s in suite.actor_slots} - {None} \
+        if gazetteer is not None else set()
+    if len(countries) > 1:
+        return None
     for slot in slots:
-        if homes and slot in suite.place_slots and slot not in (override or {}):
-            local = suite.gazetteer.home_places(homes[0], suite.place_slots[slot])
-            if not local:
+        if countries and slot in suite.place_slots:
+            local = gazetteer.by_country[next(iter(countries))].get(suite.place_slots[slot], [])
+            if not local or (slot in shift and len(local) < 2):
                 return None
-            values[slot] = local[(i * 7 + salt) % len(local)]
+            values[slot] = local[start[slot] % len(local)]
     text = template.format(**values)
     return text[:1].upper() + text[1:]
+
+
+def _varied(suite: Suite, test: Test, i: int, salt: int, base: str) -> str | None:
+    """The second sentence of an `inv` case: the next filler of the varied slot that fits the
+    sentence (an army is skipped where its country lists no place the template needs)."""
+    for step in range(1, len(suite.fillers[test.vary])):
+        other = _fill(suite, test.template, test.slots, i, salt, {test.vary: step})
+        if other is not None and other != base:
+            return other
+    return None
 
 
 def cases(suite: Suite) -> list[Case]:
@@ -186,12 +205,8 @@ def cases(suite: Suite) -> list[Case]:
                 out.append(Case(test, [base]))
             elif test.kind == "dir":
                 out.append(Case(test, [base + ".", base + test.suffix]))
-            else:
-                options = suite.fillers[test.vary]
-                other = _fill(suite, test.template, test.slots, i, salt * 13,
-                              {test.vary: options[(i + 1) % len(options)]})
-                if other is not None:
-                    out.append(Case(test, [base, other]))
+            elif (other := _varied(suite, test, i, salt * 13, base)) is not None:
+                out.append(Case(test, [base, other]))
     return out
 
 
