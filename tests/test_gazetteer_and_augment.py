@@ -37,26 +37,23 @@ def _bad_copy(tmp_path, old, new):
     return path
 
 
-def test_duplicate_alias_names_file_and_line(schema, tmp_path):
-    path = _bad_copy(tmp_path, "aliases: [Boko Haram, JAS,", "aliases: [Boko Haram, JNIM,")
+@pytest.mark.parametrize("old, new, actor, message", [
+    ("aliases: [Boko Haram, JAS,", "aliases: [Boko Haram, JNIM,", "Boko Haram",
+     "[aliases]: duplicate alias 'JNIM' (first at line"),
+    ("country: Chad", "country: Tchad", "Chadian army", "[country]: 'Tchad' is not a country of places.yaml"),
+])
+def test_a_bad_entry_names_file_and_line(schema, tmp_path, old, new, actor, message):
+    path = _bad_copy(tmp_path, old, new)
     with pytest.raises(InputError) as e:
         load_gazetteer(schema, path, PLACES_PATH)
-    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if "name: Boko Haram" in text)
-    assert f"actors.yaml:{line} [aliases]: duplicate alias 'JNIM' (first at line" in str(e.value)
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if f"name: {actor}" in text)
+    assert f"actors.yaml:{line} {message}" in str(e.value)
 
 
 def test_unknown_label_names_file_and_line(schema, tmp_path):
     path = _bad_copy(tmp_path, "label: militant_group", "label: militants")
     with pytest.raises(InputError, match=r"actors.yaml:\d+ \[label\]: unknown label 'militants'"):
         load_gazetteer(schema, path, PLACES_PATH)
-
-
-def test_unknown_country_names_file_and_line(schema, tmp_path):
-    path = _bad_copy(tmp_path, "country: Chad", "country: Tchad")
-    with pytest.raises(InputError) as e:
-        load_gazetteer(schema, path, PLACES_PATH)
-    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if "name: Chadian army" in text)
-    assert f"actors.yaml:{line} [country]: 'Tchad' is not a country of places.yaml" in str(e.value)
 
 
 def test_an_army_without_a_country_is_refused(schema, tmp_path):
