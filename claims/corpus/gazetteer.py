@@ -138,11 +138,11 @@ def _read_gazetteer(schema: Schema, actors_path: Path, places_path: Path) -> Gaz
     by_country: dict[str, dict[str, list[str]]] = {}
     raw_places = load_yaml_with_lines(places_path) or {}
     for country in raw_places.get("countries") or []:
-        name = str(country.get("name") or "").strip()
-        if not name or name in by_country:
+        country_name = str(country.get("name") or "").strip()
+        if not country_name or country_name in by_country:
             problems.append(Problem(places_path, country.get("__line__"), "name",
-                                    "missing" if not name else f"country {name!r} is listed twice"))
-        home = by_country.setdefault(name, {})
+                                    f"country {country_name!r} is listed twice" if country_name else "missing"))
+        home = by_country.setdefault(country_name, {})
         for kind in ("towns", "bases"):
             for name in country.get(kind) or []:
                 if name in seen:

@@ -168,13 +168,15 @@ def _fill(suite: Suite, template: str, slots: list[str], i: int, salt: int,
     # country's conflict, its forces are external_observer), chosen from that country's list; two
     # states of different countries in one sentence have no such place.
     gazetteer = suite.gazetteer
-    countries = {gazetteer.country_of(values[s]) for s in slots if s in suite.actor_slots} - {None} \
-        if gazetteer is not None else set()
+    countries = set()
+    if gazetteer is not None:
+        countries = {gazetteer.country_of(values[s]) for s in slots if s in suite.actor_slots} - {None}
     if len(countries) > 1:
         return None
     for slot in slots:
         if countries and slot in suite.place_slots:
-            local = gazetteer.by_country[next(iter(countries))].get(suite.place_slots[slot], [])
+            (country,) = countries
+            local = gazetteer.by_country[country].get(suite.place_slots[slot], [])
             if not local or (slot in shift and len(local) < 2):
                 return None
             values[slot] = local[start[slot] % len(local)]
