@@ -23,8 +23,6 @@ and the static lookup, on the same sentences (median of 3).
 
 from __future__ import annotations
 
-import statistics
-import time
 import warnings
 from pathlib import Path
 
@@ -40,6 +38,7 @@ from claims.training.config import load_config
 from claims.training.evaluation import metrics, splits, thresholds
 from claims.util.paths import ROOT
 from claims.util.seeding import set_seed
+from predict_speed import rate  # the same timing as `make speed`: batches of 256, median of 3
 
 VARIANTS = ("none", "minilm", "distilled", "regressed")
 
@@ -148,18 +147,8 @@ def speed(model: Path, n: int = 3000) -> dict[str, float]:
     tokenizer = encoders.load_tokenizer("minilm-l6")
     vectors = np.random.default_rng(0).standard_normal((tokenizer.vocab_size, 384)).astype(np.float32)
 
-    def rate(fn) -> float:
-        fn(texts[:256])
-        runs = []
-        for _ in range(3):
-            start = time.perf_counter()
-            for i in range(0, n, 256):
-                fn(texts[i:i + 256])
-            runs.append(n / (time.perf_counter() - start))
-        return statistics.median(runs)
-
-    out = {"package": rate(predictor.predict), "encoder": rate(embedder._embed),
-           "static": rate(lambda t: _normalised(np.asarray(pieces(tokenizer, t) @ vectors)))}
+    out = {"package": rate(predictor.predict, texts), "encoder": rate(embedder._embed, texts),
+           "static": rate(lambda t: _normalised(np.asarray(pieces(tokenizer, t) @ vectors)), texts)}
     # The package's time without its encoder, plus the static lookup: what the swap would give.
     out["package_with_static"] = 1 / (1 / out["package"] - 1 / out["encoder"] + 1 / out["static"])
     for key, value in out.items():
