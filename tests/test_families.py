@@ -147,6 +147,24 @@ def test_typed_mentions_generalise_across_actors_of_a_type():
     assert a == b and "ARMED_GROUP" in a
 
 
+
+def test_masks_are_remembered_per_gazetteer_and_bounded(data, monkeypatch):
+    from claims.models.families import channels
+
+    monkeypatch.setattr(channels, "_MASKED", {})
+    typed, canonical = channels.TypedMentions.from_gazetteer(), channels.TypedMentions.canonical_from_gazetteer()
+    plain = lambda m, t: m.pattern.sub(lambda g: m.tokens[g.group(1)], t)  # noqa: E731 - the rewrite itself
+    texts = data.texts[:12]
+    for text in texts[:3] + texts[:3]:  # the second pass is read from memory
+        assert typed.mask(text) == plain(typed, text) and canonical.mask(text) == plain(canonical, text)
+    # One memory per gazetteer: the same text masks differently under each.
+    assert sorted(len(m) for m in channels._MASKED.values()) == [3, 3]
+    monkeypatch.setattr(channels, "_MASKED", {})
+    monkeypatch.setattr(channels, "MASKED_LIMIT", 5)
+    for text in texts + texts:
+        assert typed.mask(text) == plain(typed, text) and canonical.mask(text) == plain(canonical, text)
+        assert sum(len(m) for m in channels._MASKED.values()) <= 5
+
 def test_canonical_mentions_make_listed_actors_and_places_indistinguishable(data, tmp_path):
     cfg = shrunk("ensemble", "model.canonical_mentions=true", "data.augment.enabled=false")
     model = build(cfg.model, cfg.train, data.schema).fit(data.texts, data.y, data.contexts)

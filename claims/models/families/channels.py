@@ -13,6 +13,7 @@ rewrite their input before every feature (ensemble.v1's `canonical_mentions`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from contextlib import contextmanager
@@ -32,6 +33,10 @@ CANONICAL_FILE = "canonical_mentions.json"
 # every fold and inner split analyses the same units again. Emptied when it grows past the limit.
 _ANALYSED: dict[str, dict[str, list]] = {}
 ANALYSED_LIMIT = 400_000  # texts over all settings
+# Masked texts per gazetteer (its tokens' digest), kept across fits for the same reason: every fold
+# masks the same units again, and a unit's context is its predecessor, masked once already.
+_MASKED: dict[str, dict[str, str]] = {}
+MASKED_LIMIT = 200_000  # texts over all gazetteers (a server predicting new text keeps at most this many)
 
 
 @contextmanager
@@ -94,6 +99,7 @@ class TypedMentions:
         self.tokens = tokens
         names = sorted(tokens, key=len, reverse=True)
         self.pattern = re.compile(r"(?<![\w'’-])(" + "|".join(map(re.escape, names)) + r")(?![\w’-])") if names else None
+        self._digest = hashlib.sha256(json.dumps(tokens, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
     @classmethod
     def from_gazetteer(cls) -> "TypedMentions":
@@ -114,7 +120,16 @@ class TypedMentions:
         return cls(tokens)
 
     def mask(self, text: str) -> str:
-        return self.pattern.sub(lambda m: self.tokens[m.group(1)], text) if self.pattern else text
+        if self.pattern is None:
+            return text
+        memo = _MASKED.setdefault(self._digest, {})
+        found = memo.get(text)
+        if found is None:
+            if sum(len(m) for m in _MASKED.values()) >= MASKED_LIMIT:
+                _MASKED.clear()
+                memo = _MASKED.setdefault(self._digest, {})
+            found = memo[text] = self.pattern.sub(lambda m: self.tokens[m.group(1)], text)
+        return found
 
 
 class Channels:
