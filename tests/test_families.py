@@ -147,7 +147,6 @@ def test_typed_mentions_generalise_across_actors_of_a_type():
     assert a == b and "ARMED_GROUP" in a
 
 
-
 def test_masks_are_remembered_per_gazetteer_and_bounded(data, monkeypatch):
     from claims.models.families import channels
 
@@ -164,6 +163,7 @@ def test_masks_are_remembered_per_gazetteer_and_bounded(data, monkeypatch):
     for text in texts + texts:
         assert typed.mask(text) == plain(typed, text) and canonical.mask(text) == plain(canonical, text)
         assert sum(len(m) for m in channels._MASKED.values()) <= 5
+
 
 def test_canonical_mentions_make_listed_actors_and_places_indistinguishable(data, tmp_path):
     cfg = shrunk("ensemble", "model.canonical_mentions=true", "data.augment.enabled=false")

@@ -24,8 +24,8 @@ def _encoder_dir(cache_dir: Path, name: str, pooling: str) -> Path:
 
 
 # Batches of 32 rather than 64 for the ONNX path: 3,000 training units, three runs of each, interleaved,
-# on 2 cores: 176, 180 and 192 units/s at 32 against 173, 161 and 170 at 64 (16: 170, 201, 203).
-# Smaller batches keep a layer's activations in cache; the first fold of `make run` embeds all 44k units.
+# on 2 cores: 177, 180 and 192 units/s at 32 against 173, 161 and 170 at 64 (16: 170, 201, 203, level
+# with 32, which the packaged encoder predicts in). The first fold of `make run` embeds every unit.
 ONNX_BATCH = 32
 
 
