@@ -39,7 +39,10 @@ def compute(texts: list[str], batch_size: int = ONNX_BATCH, name: str = encoder.
 
 def compute_torch(texts: list[str], batch_size: int = 64, name: str = encoder.DEFAULT,
                   pooling: str = "mean") -> np.ndarray:
-    """The reference: as sentence-transformers computes them with mean pooling."""
+    """The reference: as sentence-transformers computes them with mean pooling. A static encoder has
+    no network: its vectors are their own reference."""
+    if encoder.SPECS[name].static:
+        return compute(texts, name=name, pooling=pooling)
     import torch
 
     encoder.use_all_cores()
@@ -106,12 +109,12 @@ def _onnx(name: str, pooling: str, batch_size: int):
         if not onnx_encoder.present(folder):
             _export_once(folder, name, pooling, replace=folder.exists())  # a folder missing a file
         try:
-            _ONNX[key] = onnx_encoder.OnnxEncoder(folder, batch_size=batch_size)
+            _ONNX[key] = onnx_encoder.open_export(folder, batch_size=batch_size)
         except Exception:  # noqa: BLE001 - onnxruntime, tokenizers and json raise their own types
             # A damaged export (a disk error, a hand edit): made again once, from the weights.
             _export_once(folder, name, pooling, replace=True)
             try:
-                _ONNX[key] = onnx_encoder.OnnxEncoder(folder, batch_size=batch_size)
+                _ONNX[key] = onnx_encoder.open_export(folder, batch_size=batch_size)
             except Exception as e:  # noqa: BLE001
                 raise RuntimeError(f"{folder}: the exported encoder cannot be loaded even after exporting it again "
                                    f"({type(e).__name__}); delete the folder and rerun") from e
@@ -138,7 +141,7 @@ def embed(texts: list[str], cache_dir: Path | None = CACHE_DIR, name: str = enco
     def run(batch):
         return (compute_torch if torch else compute)(batch, name=name, pooling=pooling)
 
-    if cache_dir is None:
+    if cache_dir is None or encoder.SPECS[name].static:  # static vectors cost less than reading a file
         return each_once(texts, run)
     folder = _encoder_dir(cache_dir, name, pooling)
     folder.mkdir(parents=True, exist_ok=True)

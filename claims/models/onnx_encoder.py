@@ -13,6 +13,9 @@ dynamic quantisation computes scales per batch and changed 19 of 2,055 labels be
 a whole article). The feed-forward output projections stay fp32: quantising them too took the
 label agreement with fp32 on the test split from 99.6% to 98.9%. Where a package has it, prediction
 uses it unless told otherwise (`--runtime onnx-encoder`).
+
+A static encoder (`minilm-l6-static`, claims.models.static_encoder) exports to the same folder layout
+with `static.npy` in place of the network; `present` and `open_export` take either.
 """
 
 from __future__ import annotations
@@ -43,6 +46,11 @@ def export(folder: Path, name: str | None = None, pooling: str = "mean") -> Path
     from claims.models import encoder
 
     name = name or encoder.DEFAULT
+    if encoder.SPECS[name].static:
+        from claims.models import static_encoder
+
+        encoder.check_pooling(name, pooling)
+        return static_encoder.export(folder, name)
     folder.mkdir(parents=True, exist_ok=True)
     # A fresh instance: exporting must not touch the one the embedding cache computes with.
     network = encoder.load_encoder(name).eval()
@@ -95,8 +103,28 @@ def _tokenizer(folder: Path, info: dict, max_length: int, pad_to: int | None = N
     return tokenizer
 
 
+def is_static(folder: Path) -> bool:
+    from claims.models.static_encoder import STATIC_FILE
+
+    return (folder / STATIC_FILE).is_file()
+
+
 def present(folder: Path, int8: bool = False) -> bool:
-    return all((folder / f).is_file() for f in (INT8_FILE if int8 else ONNX_FILE, TOKENIZER_FILE, INFO_FILE))
+    """A complete export: the network (or a static encoder's vectors, which have no int8 copy), the
+    tokenizer and the info file."""
+    from claims.models.static_encoder import STATIC_FILE
+
+    network = STATIC_FILE if is_static(folder) and not int8 else (INT8_FILE if int8 else ONNX_FILE)
+    return all((folder / f).is_file() for f in (network, TOKENIZER_FILE, INFO_FILE))
+
+
+def open_export(folder: Path, batch_size: int = 32, int8: bool = False):
+    """The encoder an export folder holds: an `OnnxEncoder`, or a `StaticEncoder` for static vectors."""
+    if is_static(folder) and not int8:
+        from claims.models.static_encoder import StaticEncoder
+
+        return StaticEncoder(folder)
+    return OnnxEncoder(folder, batch_size=batch_size, int8=int8)
 
 
 # Calibration batches padded to one shape (the histogram calibrators need it; MinMax, used here, does

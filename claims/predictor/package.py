@@ -89,6 +89,8 @@ def package_model_folder(model_dir: Path, name: str, out_dir: Path = MODELS_DIR,
                 encoder_name, pooling = getattr(predictor.model, "embedding_settings", (encoder.DEFAULT, "mean"))
                 shutil.copytree(embedding_cache.exported_encoder(encoder_name, pooling), stage / onnx_encoder.FOLDER,
                                 dirs_exist_ok=True)
+            if int8_encoder and onnx_encoder.is_static(stage / onnx_encoder.FOLDER):
+                raise fail("--int8-encoder", "a static encoder has no network to quantise")
             # Opt-in: its labels differ from the evaluated model's on about 0.5% of (unit, label) pairs.
             if int8_encoder and not onnx_encoder.present(stage / onnx_encoder.FOLDER, int8=True):
                 calibration = calibration_texts()

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from claims.models.encoder import DEFAULT, EncoderName, Pooling
+from claims.models.encoder import DEFAULT, EncoderName, Pooling, check_pooling
 from claims.models.options import ModelConfig
 from claims.models.families import sklearn_io
 from claims.models.families.base import ClaimsModel
@@ -22,6 +22,11 @@ class EmbedLinearOptions(ModelConfig):
     encoder: EncoderName = Field(default=DEFAULT, description="Which wheel-shipped sentence encoder.")
     pooling: Pooling = Field(default="mean", description="Token states to sentence vector: mean, cls "
                                                          "(first token) or mean_max (both, twice as wide).")
+
+    @model_validator(mode="after")
+    def _pooling_fits_encoder(self):
+        check_pooling(self.encoder, self.pooling)
+        return self
 
 
 class EmbedLinear(ClaimsModel):
@@ -47,9 +52,9 @@ class EmbedLinear(ClaimsModel):
 
     def use_onnx_encoder(self, folder: Path, int8: bool = False) -> "EmbedLinear":
         """Embed with the exported encoder in `folder` (see claims.models.onnx_encoder) from now on."""
-        from claims.models.onnx_encoder import OnnxEncoder
+        from claims.models.onnx_encoder import open_export
 
-        self.onnx_ = OnnxEncoder(folder, int8=int8)
+        self.onnx_ = open_export(folder, int8=int8)
         return self
 
     def for_inference(self):

@@ -11,10 +11,10 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from scipy import sparse
 
-from claims.models.encoder import DEFAULT, EncoderName, Pooling
+from claims.models.encoder import DEFAULT, EncoderName, Pooling, check_pooling
 from claims.models.options import ModelConfig
 from claims.models.families import sklearn_io
 from claims.models.families.base import ClaimsModel, load_model
@@ -39,6 +39,11 @@ class EnsembleOptions(ModelConfig, ChannelOptions):
         default=False, description="Before any feature, write every gazetteer actor as its type's first "
                                    "actor and every place as its kind's first place, so no feature can "
                                    "tell one listed army, group or town from another.")
+
+    @model_validator(mode="after")
+    def _pooling_fits_encoder(self):
+        check_pooling(self.encoder, self.pooling)
+        return self
 
 
 class Ensemble(ClaimsModel):
