@@ -31,12 +31,10 @@ import numpy as np
 
 from claims.util import atomic
 
-FOLDER = "encoder"
+from claims.models.export_layout import FOLDER, INFO_FILE, MAX_LENGTH, TOKENIZER_FILE  # noqa: F401 - re-exported
+
 ONNX_FILE = "encoder.onnx"
 INT8_FILE = "encoder.int8.onnx"
-TOKENIZER_FILE = "tokenizer.json"
-INFO_FILE = "encoder.json"
-MAX_LENGTH = 256  # as embedding_cache.compute_torch truncates
 
 
 def export(folder: Path, name: str | None = None, pooling: str = "mean") -> Path:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from claims.models.export_layout import INFO_FILE, MAX_LENGTH, TOKENIZER_FILE
 from claims.util import atomic
 
 STATIC_FILE = "static.npy"
@@ -54,14 +55,14 @@ def export(folder: Path, name: str) -> Path:
     """Write `folder/static.npy`, `tokenizer.json` and `encoder.json`; returns `folder`."""
     import shutil
 
-    from claims.models import encoder, onnx_encoder
+    from claims.models import encoder
 
     folder.mkdir(parents=True, exist_ok=True)
     vectors = distil(name)
     tokenizer = encoder.load_tokenizer(name)
-    shutil.copyfile(encoder.encoder_path(name) / onnx_encoder.TOKENIZER_FILE, folder / onnx_encoder.TOKENIZER_FILE)
-    atomic.write_text(folder / onnx_encoder.INFO_FILE, json.dumps({
-        "encoder": encoder.encoder_id(name), "max_length": onnx_encoder.MAX_LENGTH, "dimension": DIMENSIONS,
+    shutil.copyfile(encoder.encoder_path(name) / TOKENIZER_FILE, folder / TOKENIZER_FILE)
+    atomic.write_text(folder / INFO_FILE, json.dumps({
+        "encoder": encoder.encoder_id(name), "max_length": MAX_LENGTH, "dimension": DIMENSIONS,
         "pad_token": tokenizer.pad_token, "pad_id": tokenizer.pad_token_id, "static": True}))
     # The vectors last: `onnx_encoder.present` asks for all three files, so a crash leaves no usable half.
     with atomic.atomic_path(folder / STATIC_FILE) as tmp:
@@ -77,15 +78,14 @@ class StaticEncoder:
     def __init__(self, folder: Path):
         from tokenizers import Tokenizer
 
-        from claims.models import onnx_encoder
 
-        info = json.loads((folder / onnx_encoder.INFO_FILE).read_text())
+        info = json.loads((folder / INFO_FILE).read_text())
         self.vectors = np.load(folder / STATIC_FILE, allow_pickle=False)
         if self.vectors.ndim != 2 or self.vectors.dtype != np.float32:
             raise ValueError(f"{folder / STATIC_FILE}: expected a float32 matrix, got {self.vectors.dtype} "
                              f"of shape {self.vectors.shape}")
         self.dimension = self.vectors.shape[1]
-        self.tokenizer = Tokenizer.from_file(str(folder / onnx_encoder.TOKENIZER_FILE))
+        self.tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(int(info["max_length"]))
 

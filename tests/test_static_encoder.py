@@ -1,0 +1,94 @@
+"""The static encoder (`minilm-l6-static`): word-piece vectors distilled from MiniLM, no network."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from claims.models import encoder, onnx_encoder
+from claims.models.static_encoder import STATIC_FILE, StaticEncoder
+from claims.predictor.predictor import ModelFolderError, Predictor
+from claims.util.errors import InputError
+from tests.conftest import _packaged, heavy_imports_after_predicting
+
+
+def _hand_made(folder, vectors):
+    folder.mkdir()
+    shutil.copyfile(encoder.encoder_path("minilm-l6") / onnx_encoder.TOKENIZER_FILE, folder / onnx_encoder.TOKENIZER_FILE)
+    (folder / onnx_encoder.INFO_FILE).write_text(json.dumps({"encoder": "test", "max_length": 256, "static": True}))
+    np.save(folder / STATIC_FILE, vectors)
+    return folder
+
+
+def test_a_unit_is_the_normalised_mean_of_its_pieces_alone_or_in_a_batch(tmp_path):
+    tokenizer = encoder.load_tokenizer("minilm-l6")
+    vectors = np.random.default_rng(0).standard_normal((tokenizer.vocab_size, 8)).astype(np.float32)
+    static = StaticEncoder(_hand_made(tmp_path / "encoder", vectors))
+    texts = ["A security source told AFP that 30 soldiers died.", "", "JNIM claimed the attack on Boulkessi."]
+    batch = static.embed(texts)
+    for text, row in zip(texts, batch):
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        if not ids:
+            assert not row.any()  # nothing to average: zeros, as a unit with no previous one
+            continue
+        mean = vectors[ids].mean(0)
+        np.testing.assert_allclose(row, mean / np.linalg.norm(mean), atol=1e-6)
+        np.testing.assert_array_equal(static.embed([text])[0], row)
+    assert onnx_encoder.present(tmp_path / "encoder") and not onnx_encoder.present(tmp_path / "encoder", int8=True)
+
+
+def test_static_vectors_that_are_not_a_float_matrix_are_refused(tmp_path):
+    folder = _hand_made(tmp_path / "encoder", np.zeros((4, 3), dtype=np.int64))
+    with pytest.raises(ValueError, match="expected a float32 matrix"):
+        StaticEncoder(folder)
+    np.save(folder / STATIC_FILE, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError):  # an object array would need unpickling: refused, nothing runs
+        StaticEncoder(folder)
+
+
+def test_a_static_encoder_takes_mean_pooling_only():
+    from claims.models.families.ensemble import EnsembleOptions
+
+    assert EnsembleOptions(encoder="minilm-l6-static").pooling == "mean"
+    with pytest.raises(ValidationError, match="no token states to pool"):
+        EnsembleOptions(encoder="minilm-l6-static", pooling="cls")
+
+
+@pytest.fixture(scope="module")
+def static_package(tmp_path_factory):
+    """The real ensemble_static config, shrunk, trained and packaged (distils the vectors once: ~40 s)."""
+    return _packaged(tmp_path_factory, "ensemble_static", "data.max_units_per_doc=30")
+
+
+def test_the_static_package_predicts_without_torch_and_its_labels_do_not_depend_on_the_batch(static_package):
+    package = static_package["package"]
+    vectors = np.load(package / "artifacts" / "model" / onnx_encoder.FOLDER / STATIC_FILE, allow_pickle=False)
+    assert vectors.shape == (encoder.load_tokenizer("minilm-l6").vocab_size, 256)
+    assert heavy_imports_after_predicting(package) == ("onnx-encoder", [])
+    from tests.test_batch_invariance import _units
+
+    predictor, reference = Predictor.load(package), Predictor.load(package, runtime="fp32")
+    texts, contexts = _units()
+    whole = predictor.predict(texts, contexts)
+    alone = np.vstack([predictor.predict([t], [c]).decisions for t, c in zip(texts, contexts)])
+    assert (alone == whole.decisions).all() and whole.decisions.any()
+    # The fp32 runtime embeds through the training side's vectors: the same numbers.
+    np.testing.assert_allclose(reference.predict(texts, contexts).proba, whole.proba, atol=1e-6)
+
+
+def test_a_static_package_has_no_int8_encoder_to_make_and_a_damaged_one_is_one_error(static_package, tmp_path):
+    from claims.predictor.package import package_run
+
+    with pytest.raises(InputError, match="a static encoder has no network to quantise"):
+        package_run(static_package["run_id"], "static_int8", out_dir=tmp_path / "models",
+                    tracking_uri=static_package["store"], int8_encoder=True)
+    assert not (tmp_path / "models" / "static_int8").exists()
+    damaged = tmp_path / "damaged"
+    shutil.copytree(static_package["package"], damaged)
+    (damaged / "artifacts" / "model" / onnx_encoder.FOLDER / STATIC_FILE).write_bytes(b"not an array")
+    with pytest.raises(ModelFolderError, match="corrupt encoder"):
+        Predictor.load(damaged)
