@@ -66,9 +66,10 @@ def static_package(tmp_path_factory):
 
 def test_the_static_package_predicts_without_torch_and_its_labels_do_not_depend_on_the_batch(static_package):
     package = static_package["package"]
+    assert "static word-piece encoder" in (package / "README.md").read_text()
     vectors = np.load(package / "artifacts" / "model" / onnx_encoder.FOLDER / STATIC_FILE, allow_pickle=False)
     assert vectors.shape == (encoder.load_tokenizer("minilm-l6").vocab_size, 256)
-    assert heavy_imports_after_predicting(package) == ("onnx-encoder", [])
+    assert heavy_imports_after_predicting(package) == ("static-encoder", [])
     from tests.test_batch_invariance import _units
 
     predictor, reference = Predictor.load(package), Predictor.load(package, runtime="fp32")

@@ -125,6 +125,8 @@ def model_card(folder: Path, name: str, run_id: str | None) -> str:
     elif (folder / "encoder" / "encoder.int8.onnx").exists():
         runtime = ("sentence encoder in ONNX Runtime, static int8 (labels as the evaluated model's on about 99.5% of "
                    "(unit, label) pairs; `--runtime onnx-encoder` for the exact fp32 path), scikit-learn on CPU")
+    elif (folder / "encoder" / "static.npy").exists():
+        runtime = "static word-piece encoder (a numpy lookup of vectors distilled from MiniLM), scikit-learn on CPU"
     elif (folder / "encoder").exists():
         runtime = "sentence encoder in ONNX Runtime (fp32, same embeddings as torch), scikit-learn on CPU"
     else:

@@ -74,7 +74,8 @@ class Predictor:
                 model.use_onnx_encoder(encoder_dir, int8)
             except Exception as e:  # onnxruntime and tokenizers raise their own types for damaged files
                 raise ModelFolderError(f"{encoder_dir}: corrupt encoder: {type(e).__name__}: {e}") from None
-            predictor.runtime = "onnx-encoder-int8" if int8 else "onnx-encoder"
+            predictor.runtime = ("onnx-encoder-int8" if int8 else
+                                 "static-encoder" if onnx_encoder.is_static(encoder_dir) else "onnx-encoder")
         onnx_file = folder / "onnx" / "model.int8.onnx"
         if runtime == "onnx-int8" and not onnx_file.exists():
             raise ModelFolderError(f"{folder}: runtime onnx-int8 asked for, but onnx/model.int8.onnx is missing")
