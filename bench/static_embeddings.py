@@ -10,7 +10,8 @@ default's regression and thresholds from the other folds, as the pipeline does:
 - `minilm`: the default (MiniLM unit and previous-unit embeddings, cached);
 - `distilled`: every vocabulary piece alone through MiniLM ([CLS] piece [SEP], mean of the output),
   PCA to 256 dimensions, Zipf weights by vocabulary rank (the recipe of model2vec's `distill`, which
-  pins transformers < 5.4, older than this project's);
+  pins transformers < 5.4, older than this project's); since 2026-12-03 the vectors of the shipped
+  `minilm-l6-static` encoder (claims.models.static_encoder; the first runs used a randomised PCA);
 - `regressed`: piece vectors fitted by ridge regression so that the mean of a unit's pieces
   approximates its MiniLM embedding, on the training fold's units only (no labels are read).
 
@@ -31,6 +32,7 @@ import typer
 from scipy import sparse
 
 from claims.models import encoder as encoders
+from claims.models import static_encoder
 from claims.models.families.base import build
 from claims.models.families.linear_head import fit_head, make_head
 from claims.training import loop
@@ -41,24 +43,6 @@ from claims.util.seeding import set_seed
 from predict_speed import rate  # the same timing as `make speed`: batches of 256, median of 3
 
 VARIANTS = ("none", "minilm", "distilled", "regressed")
-
-
-def distilled_vectors(tokenizer, dims: int = 256) -> np.ndarray:
-    import torch
-    from sklearn.decomposition import PCA
-
-    network = encoders.load_encoder("minilm-l6").eval()
-    size = tokenizer.vocab_size
-    vectors = np.zeros((size, network.config.hidden_size), np.float32)
-    with torch.inference_mode():
-        for i in range(0, size, 512):
-            ids = torch.tensor([[tokenizer.cls_token_id, j, tokenizer.sep_token_id] for j in range(i, min(size, i + 512))])
-            hidden = network(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state
-            vectors[i:i + len(ids)] = hidden.mean(1).numpy()
-    vectors = PCA(dims, random_state=0).fit_transform(vectors).astype(np.float32)
-    rank = np.arange(size) + 1.0
-    share = (1 / rank) / (1 / rank).sum()
-    return vectors * (1e-3 / (1e-3 + share))[:, None]
 
 
 def pieces(tokenizer, texts: list[str]) -> sparse.csr_matrix:
@@ -91,7 +75,7 @@ def quality(config: Path) -> dict[str, dict[str, float]]:
     opts = cfg.model
     folds = list(splits.article_folds(data.docs, cfg.eval.folds, cfg.eval.max_folds))
     tokenizer = encoders.load_tokenizer("minilm-l6")
-    distilled = distilled_vectors(tokenizer)
+    distilled = static_encoder.distil("minilm-l6-static")  # what `encoder: minilm-l6-static` ships
     oof = {k: np.full(data.y.shape, np.nan) for k in VARIANTS}
     for name, train, test in folds:
         set_seed(cfg.train.seed)
