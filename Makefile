@@ -34,10 +34,10 @@ install-dev: $(BIN)/python
 
 # Main job: check the corpus, then train, evaluate ((a), (c), (d), behaviour) and package the default
 # as models/default: `ensemble_static`, the ensemble with a static word-piece encoder distilled from
-# MiniLM. In one run each on the same 1,772-article data it ties the MiniLM ensemble on the default
-# model rule's score (.840 against .839) and predicts 7.9 times faster (1,111 against 141 units/s),
-# so the tie goes to speed (README, "Default model rule"). It leaves out (b), leave-one-country-out
-# (20 of its 27 fits); `make bench` runs every config with (b) and writes the full table.
+# MiniLM. In one run each on the same 1,772-article data it scores .840 on the default model rule's
+# score against the MiniLM ensemble's .839 (a difference well within noise) and predicts 7.9 times
+# faster (1,111 against 141 units/s; bench/RESULTS.md). It leaves out (b), leave-one-country-out
+# (20 of its 29 fits); `make bench` runs every config with (b) and writes the full table.
 MAIN_CONFIGS := configs/ensemble_static.yaml
 
 run: install
