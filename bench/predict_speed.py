@@ -148,7 +148,7 @@ def main(models: Path = typer.Option(MODELS_DIR), n: int = typer.Option(5000, "-
         family = pred.model.family_name
         lines.append(f"| {pkg.name} | `{family}` | {pred.runtime} | {sps:,.0f} | {cold:.2f} |")
         print(f"{pkg.name:14s} {family:16s} {pred.runtime:9s} {sps:9,.0f} sentences/s  cold start {cold:.2f} s", flush=True)
-        if pred.runtime.startswith("onnx-encoder"):  # a static encoder has no torch path to compare with
+        if pred.runtime.startswith("onnx-encoder"):  # a static package reads its own vectors on every runtime
             ref = Predictor.load(pkg, runtime="fp32")
             b = ref.predict(test_texts, test_contexts)
             others = [("onnx-encoder", "ONNX fp32 encoder")] if pred.runtime == "onnx-encoder-int8" else []

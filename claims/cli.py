@@ -501,7 +501,8 @@ def predict(
     batch_size: Annotated[int, typer.Option(min=1)] = 256,
     runtime: Annotated[Literal["auto", "fp32", "onnx-int8", "onnx-encoder", "onnx-encoder-int8"], typer.Option(
         help="auto: the package's optimised path where it has one (onnx-int8 for finetune; onnx-encoder-int8, "
-             "else onnx-encoder, for families with a sentence encoder); fp32: the torch reference.")] = "auto",
+             "else onnx-encoder, for families with a sentence encoder); fp32: the torch reference. A static "
+             "encoder (ensemble_static, the default) reads its packaged vectors on every runtime but the int8 ones.")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Predict labels and probabilities for every unit, streaming batch by batch.

