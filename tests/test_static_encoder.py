@@ -67,7 +67,7 @@ def test_a_static_encoder_takes_mean_pooling_only(family):
 
 @pytest.fixture(scope="module")
 def static_package(tmp_path_factory):
-    """The real ensemble_static config, shrunk, trained and packaged (distils the vectors once: ~40 s).
+    """The real ensemble_static config, shrunk, trained and packaged (distils the vectors once: ~35 s).
     A module fixture is set up before the autouse one that keeps the cache in tmp: so here too."""
     from claims.models import embedding_cache
 
