@@ -80,18 +80,18 @@ def package_model_folder(model_dir: Path, name: str, out_dir: Path = MODELS_DIR,
         reads_embeddings = getattr(predictor.model, "reads_embeddings", False)
         if int8_encoder and not reads_embeddings:
             raise fail("--int8-encoder", f"family {predictor.model.family_name} has no sentence encoder to quantise")
-        if int8_encoder:
+        if reads_embeddings:
             from claims.models import encoder
 
-            if encoder.SPECS[getattr(predictor.model, "embedding_settings", (encoder.DEFAULT, "mean"))[0]].static:
+            encoder_name, pooling = getattr(predictor.model, "embedding_settings", (encoder.DEFAULT, "mean"))
+            if int8_encoder and encoder.SPECS[encoder_name].static:
                 raise fail("--int8-encoder", "a static encoder has no network to quantise")
         if optimise and reads_embeddings:
             from claims.models import onnx_encoder
 
             if not onnx_encoder.present(stage / onnx_encoder.FOLDER):
-                from claims.models import embedding_cache, encoder
+                from claims.models import embedding_cache
 
-                encoder_name, pooling = getattr(predictor.model, "embedding_settings", (encoder.DEFAULT, "mean"))
                 shutil.copytree(embedding_cache.exported_encoder(encoder_name, pooling), stage / onnx_encoder.FOLDER,
                                 dirs_exist_ok=True)
             # Opt-in: its labels differ from the evaluated model's on about 0.5% of (unit, label) pairs.
@@ -119,6 +119,8 @@ def package_model_folder(model_dir: Path, name: str, out_dir: Path = MODELS_DIR,
 
 
 def model_card(folder: Path, name: str, run_id: str | None) -> str:
+    from claims.models import onnx_encoder
+
     family = json.loads((folder / "family.json").read_text())
     metrics = json.loads((folder / "metrics.json").read_text())
     data = json.loads((folder / "data.json").read_text())
@@ -128,7 +130,7 @@ def model_card(folder: Path, name: str, run_id: str | None) -> str:
     elif (folder / "encoder" / "encoder.int8.onnx").exists():
         runtime = ("sentence encoder in ONNX Runtime, static int8 (labels as the evaluated model's on about 99.5% of "
                    "(unit, label) pairs; `--runtime onnx-encoder` for the exact fp32 path), scikit-learn on CPU")
-    elif (folder / "encoder" / "static.npy").exists():
+    elif onnx_encoder.is_static(folder / onnx_encoder.FOLDER):
         runtime = "static word-piece encoder (a numpy lookup of vectors distilled from MiniLM), scikit-learn on CPU"
     elif (folder / "encoder").exists():
         runtime = "sentence encoder in ONNX Runtime (fp32, same embeddings as torch), scikit-learn on CPU"

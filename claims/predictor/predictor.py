@@ -64,28 +64,22 @@ class Predictor:
         from claims.models import onnx_encoder
 
         encoder_dir = folder / onnx_encoder.FOLDER
-        if getattr(model, "reads_embeddings", False) and onnx_encoder.is_static(encoder_dir):
-            # No network to run another way: every runtime but int8 reads the package's own vectors.
-            if runtime in ("onnx-encoder-int8", "onnx-int8"):
-                raise ModelFolderError(f"{folder}: runtime {runtime} asked for, but the package's encoder is static "
-                                       "(no int8 network); use --runtime auto")
-            try:
-                model.use_onnx_encoder(encoder_dir)
-            except Exception as e:  # noqa: BLE001 - numpy, tokenizers and json raise their own types
-                raise ModelFolderError(f"{encoder_dir}: corrupt encoder: {type(e).__name__}: {e}") from None
-            predictor.runtime = "static-encoder"
-            return predictor
+        # A static encoder has no network to run another way: every runtime but int8 reads its vectors.
+        static = getattr(model, "reads_embeddings", False) and onnx_encoder.is_static(encoder_dir)
+        if static and runtime in ("onnx-encoder-int8", "onnx-int8"):
+            raise ModelFolderError(f"{folder}: runtime {runtime} asked for, but the package's encoder is static "
+                                   "(no int8 network); use --runtime auto")
         # auto: the static int8 encoder where the package has one (packages made before it have not).
         int8 = runtime == "onnx-encoder-int8" or (runtime == "auto" and onnx_encoder.present(encoder_dir, int8=True))
         if runtime in ("onnx-encoder", "onnx-encoder-int8") and not onnx_encoder.present(encoder_dir, int8):
             raise ModelFolderError(f"{folder}: runtime {runtime} asked for, but {encoder_dir} lacks its files")
-        if runtime in ("auto", "onnx-encoder", "onnx-encoder-int8") and getattr(model, "reads_embeddings", False) \
-                and onnx_encoder.present(encoder_dir, int8):
+        if (static or runtime in ("auto", "onnx-encoder", "onnx-encoder-int8")) \
+                and getattr(model, "reads_embeddings", False) and onnx_encoder.present(encoder_dir, int8):
             try:
                 model.use_onnx_encoder(encoder_dir, int8)
-            except Exception as e:  # onnxruntime and tokenizers raise their own types for damaged files
+            except Exception as e:  # onnxruntime, numpy and tokenizers raise their own types for damaged files
                 raise ModelFolderError(f"{encoder_dir}: corrupt encoder: {type(e).__name__}: {e}") from None
-            predictor.runtime = "onnx-encoder-int8" if int8 else "onnx-encoder"
+            predictor.runtime = "static-encoder" if static else "onnx-encoder-int8" if int8 else "onnx-encoder"
         onnx_file = folder / "onnx" / "model.int8.onnx"
         if runtime == "onnx-int8" and not onnx_file.exists():
             raise ModelFolderError(f"{folder}: runtime onnx-int8 asked for, but onnx/model.int8.onnx is missing")
