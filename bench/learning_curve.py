@@ -4,7 +4,7 @@ with the seeds), scored on the sealed test split. Does annotating more still pay
 Thresholds come from a grouped inner split of each training subset, never from the test split.
 Articles are drawn at random (seeded) per repeat; the table reports the mean and range.
 
-    python bench/learning_curve.py [--config configs/ensemble.yaml] [--repeats 3]
+    python bench/learning_curve.py [--config configs/ensemble_static.yaml] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def run(config: Path, fractions: list[float], repeats: int) -> tuple[list[dict],
     return rows, cfg.name, len(test.texts)
 
 
-def main(config: Path = typer.Option(ROOT / "configs" / "ensemble.yaml"),
+def main(config: Path = typer.Option(ROOT / "configs" / "ensemble_static.yaml"),
          repeats: int = typer.Option(3, min=1), out: Path = typer.Option(ROOT / "bench" / "RESULTS.md")) -> None:
     fractions = [0.25, 0.5, 1.0]
     rows, name, n_test = run(config, fractions, repeats)

@@ -301,3 +301,49 @@ def test_folds_take_thresholds_from_each_other(tmp_path):
     loop.run(cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"thresholds_from": "inner_split"})}),
              data, store, counted)
     assert counted.planned == counted.fits == 3 * (1 + cfg.eval.inner_folds) + 1
+
+
+def test_suspects_rank_the_runs_confident_contradictions(tfidf_run, tmp_path):
+    """`claims suspects` on a real run's out-of-fold table: every listed unit is one whose decision
+    contradicts its label, most confident first, capped per article; bad tables are one clear line."""
+    import csv
+
+    from claims.corpus.labelspace import LabelSpace
+    from claims.corpus.schema import load_schema
+    from claims.training import suspects
+
+    store, result = tfidf_run
+    oof = Path(mlflow.artifacts.download_artifacts(run_id=result.run_id, artifact_path="reports/oof_predictions.csv",
+                                                   dst_path=tmp_path))
+    space = LabelSpace(load_schema())
+    rows = suspects.read_oof(oof, space)
+    found = suspects.rank(rows, space, limit=10, per_article=1)
+    assert found and len({s.doc_id for s in found}) == len(found)
+    assert [s.score for s in found] == sorted((s.score for s in found), reverse=True)
+    by_id = {r["id"]: r for r in rows}
+    for s in found:
+        row = by_id[s.id]
+        for column, how, p in s.contradictions:
+            task, label = column.split(".", 1)
+            given = row[f"withdrawal.true"] == "True" if task == "withdrawal" else label in row[f"{task}.true"].split(",")
+            assert given == (how == "missed")
+            assert p == pytest.approx(1 - float(row[f"p.{column}"]) if given else float(row[f"p.{column}"]), abs=1e-4)
+    assert found[0].id not in {s.id for s in suspects.rank(rows, space, 10, 1, skip={found[0].id})}
+
+    out = tmp_path / "suspects.csv"
+    cli = runner.invoke(app, ["suspects", str(oof), "-o", str(out), "--limit", "5", "--no-skip-rechecked"])
+    assert cli.exit_code == 0, cli.output
+    assert [r["id"] for r in csv.DictReader(out.open())] == [s.id for s in suspects.rank(rows, space, 5, 2)]
+
+    broken = tmp_path / "broken.csv"
+    text = oof.read_text(encoding="utf-8").splitlines()
+    header = text[0].split(",")
+    cells = next(csv.reader([text[3]]))
+    cells[header.index("p.withdrawal.yes")] = "1.7"
+    buffer = __import__("io").StringIO()
+    csv.writer(buffer).writerow(cells)
+    broken.write_text("\n".join([text[0], text[1], text[2], buffer.getvalue().strip()] + text[4:]) + "\n", encoding="utf-8")
+    cli = runner.invoke(app, ["suspects", str(broken), "-o", str(tmp_path / "x.csv"), "--no-skip-rechecked"])
+    assert cli.exit_code == 1
+    assert f"{broken}:4 [p.withdrawal.yes]: not a probability: '1.7'" in cli.output
+    assert not (tmp_path / "x.csv").exists()
