@@ -570,7 +570,7 @@ def suspects(
     output: Annotated[Path, typer.Option("-o", "--output", help="Ranked suspects as CSV; written only when complete.")],
     limit: Annotated[int, typer.Option(min=1, help="How many units.")] = 300,
     per_article: Annotated[int, typer.Option(min=1, help="At most this many units from one article.")] = 2,
-    skip_rechecked: Annotated[bool, typer.Option(help="Leave out units already re-decided (meta.previous_labels).")] = True,
+    skip_rechecked: Annotated[bool, typer.Option(help="Leave out units already re-checked (meta.previous_labels or meta.rechecked).")] = True,
     schema_path: SchemaOpt = SCHEMA_PATH,
 ) -> None:
     """Training units whose labels the run's out-of-fold predictions most confidently contradict:
@@ -578,29 +578,22 @@ def suspects(
 
     Example: claims suspects mlartifacts/<experiment>/<run>/artifacts/reports/oof_predictions.csv -o suspects.csv
     """
-    import csv
-    import io
-
     from claims.corpus.labelspace import LabelSpace
     from claims.training import suspects as sus
-    from claims.util import atomic
 
+    sus.check_paths(oof, output)
     space = LabelSpace(load_schema(schema_path))
-    rows = sus.read_oof(oof, space)
-    skip = set()
+    units = sus.read_oof(oof, space)
+    skip: set[str] = set()
     if skip_rechecked:
         records, problems = annotations.read_all(sorted(ANNOTATIONS_DIR.glob("*.jsonl")))
         if problems:
             raise InputError(problems)
-        skip = {r.id for r in records if "previous_labels" in r.meta}
-    found = sus.rank(rows, space, limit, per_article, skip)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["id", "doc_id", "score", "contradictions", "text"])
-    for s in found:
-        writer.writerow([s.id, s.doc_id, s.score, "; ".join(f"{c} {how} {p}" for c, how, p in s.contradictions), s.text])
-    atomic.write_text(output, buffer.getvalue())
-    err.print(f"{len(found)} suspect unit(s) of {len(rows)} ({len(skip)} re-decided units skipped) -> {output}")
+        skip = sus.rechecked_ids(records)
+    found = sus.rank(units, space, limit, per_article, skip)
+    sus.write(found, output)
+    skipped = sum(u.id in skip for u in units)
+    err.print(f"{len(found)} suspect unit(s) of {len(units)} ({skipped} already re-checked left out) -> {output}")
 
 
 @app.command()

@@ -1,5 +1,6 @@
 """Training end to end on shrunk real configs, logged to a temporary MLflow store."""
 
+import io
 import json
 from pathlib import Path
 
@@ -303,9 +304,30 @@ def test_folds_take_thresholds_from_each_other(tmp_path):
     assert counted.planned == counted.fits == 3 * (1 + cfg.eval.inner_folds) + 1
 
 
+def _independent_suspects(oof: Path, limit: int, per_article: int) -> list[tuple[str, float]]:
+    """The same ranking computed another way (pandas, column by column), to check `suspects.rank`."""
+    import pandas as pd
+
+    df = pd.read_csv(oof, keep_default_na=False)
+    confidences = []
+    for column in [c[2:] for c in df.columns if c.startswith("p.")]:
+        task, label = column.split(".", 1)
+        if task == "withdrawal":
+            given, decided = df[f"{task}.true"].astype(str) == "True", df[f"{task}.pred"].astype(str) == "True"
+        else:
+            given = df[f"{task}.true"].astype(str).str.split(",").apply(lambda v: label in v)
+            decided = df[f"{task}.pred"].astype(str).str.split(",").apply(lambda v: label in v)
+        p = df[f"p.{column}"].astype(float)
+        confidences.append(((1 - p).where(given, p)).where(given != decided))
+    df["score"] = pd.concat(confidences, axis=1).max(axis=1)
+    df = df.dropna(subset=["score"]).sort_values("score", ascending=False, kind="stable")
+    df = df[df.groupby("doc_id").cumcount() < per_article].head(limit)
+    return list(zip(df["id"], df["score"].round(6)))
+
+
 def test_suspects_rank_the_runs_confident_contradictions(tfidf_run, tmp_path):
-    """`claims suspects` on a real run's out-of-fold table: every listed unit is one whose decision
-    contradicts its label, most confident first, capped per article; bad tables are one clear line."""
+    """`claims suspects` on a real run's out-of-fold table equals an independent computation of the
+    ranking; bad tables and paths are one clear line each, and nothing is written for them."""
     import csv
 
     from claims.corpus.labelspace import LabelSpace
@@ -316,34 +338,48 @@ def test_suspects_rank_the_runs_confident_contradictions(tfidf_run, tmp_path):
     oof = Path(mlflow.artifacts.download_artifacts(run_id=result.run_id, artifact_path="reports/oof_predictions.csv",
                                                    dst_path=tmp_path))
     space = LabelSpace(load_schema())
-    rows = suspects.read_oof(oof, space)
-    found = suspects.rank(rows, space, limit=10, per_article=1)
-    assert found and len({s.doc_id for s in found}) == len(found)
-    assert [s.score for s in found] == sorted((s.score for s in found), reverse=True)
-    by_id = {r["id"]: r for r in rows}
-    for s in found:
-        row = by_id[s.id]
-        for column, how, p in s.contradictions:
-            task, label = column.split(".", 1)
-            given = row[f"withdrawal.true"] == "True" if task == "withdrawal" else label in row[f"{task}.true"].split(",")
-            assert given == (how == "missed")
-            assert p == pytest.approx(1 - float(row[f"p.{column}"]) if given else float(row[f"p.{column}"]), abs=1e-4)
-    assert found[0].id not in {s.id for s in suspects.rank(rows, space, 10, 1, skip={found[0].id})}
+    units = suspects.read_oof(oof, space)
+    found = suspects.rank(units, space, limit=25, per_article=4)
+    assert len(found) >= 5 and any(how == "missed" for s in found for _, how, _ in s.contradictions)
+    assert [(s.id, round(s.score, 6)) for s in found] == _independent_suspects(oof, 25, 4)
+    capped = suspects.rank(units, space, limit=25, per_article=1)
+    assert len({s.doc_id for s in capped}) == len(capped) < len(found)
+    assert [(s.id, round(s.score, 6)) for s in capped] == _independent_suspects(oof, 25, 1)
+    assert found[0].id not in {s.id for s in suspects.rank(units, space, 25, 4, skip={found[0].id})}
 
     out = tmp_path / "suspects.csv"
-    cli = runner.invoke(app, ["suspects", str(oof), "-o", str(out), "--limit", "5", "--no-skip-rechecked"])
+    cli = runner.invoke(app, ["suspects", str(oof), "-o", str(out), "--limit", "3", "--no-skip-rechecked"])
     assert cli.exit_code == 0, cli.output
-    assert [r["id"] for r in csv.DictReader(out.open())] == [s.id for s in suspects.rank(rows, space, 5, 2)]
+    assert [r["id"] for r in csv.DictReader(out.open())] == [i for i, _ in _independent_suspects(oof, 3, 2)]
 
-    broken = tmp_path / "broken.csv"
-    text = oof.read_text(encoding="utf-8").splitlines()
-    header = text[0].split(",")
-    cells = next(csv.reader([text[3]]))
-    cells[header.index("p.withdrawal.yes")] = "1.7"
-    buffer = __import__("io").StringIO()
-    csv.writer(buffer).writerow(cells)
-    broken.write_text("\n".join([text[0], text[1], text[2], buffer.getvalue().strip()] + text[4:]) + "\n", encoding="utf-8")
-    cli = runner.invoke(app, ["suspects", str(broken), "-o", str(tmp_path / "x.csv"), "--no-skip-rechecked"])
-    assert cli.exit_code == 1
-    assert f"{broken}:4 [p.withdrawal.yes]: not a probability: '1.7'" in cli.output
+    lines = oof.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",")
+    row = next(csv.reader([lines[3]]))
+
+    def table(name: str, edit: dict[str, str]) -> Path:
+        cells = [edit.get(h, v) for h, v in zip(header, row)]
+        body = io.StringIO()
+        csv.writer(body, lineterminator="").writerow(cells)
+        # a blank line before the bad row: the error must name the file's line, not the record's number
+        path = tmp_path / name
+        path.write_text("\n".join(lines[:3] + ["", body.getvalue()] + lines[4:]) + "\n", encoding="utf-8")
+        return path
+
+    cases = {
+        table("p.csv", {"p.withdrawal.yes": "1.7"}): ":5 [p.withdrawal.yes]: not a probability: '1.7'",
+        table("w.csv", {"withdrawal.true": "yes"}): ":5 [withdrawal.true]: expected True or False, got 'yes'",
+        table("l.csv", {"claim_type.true": "casualty"}): ":5 [claim_type.true]: unknown label 'casualty'",
+    }
+    (tmp_path / "header.csv").write_text(lines[0] + "\n", encoding="utf-8")
+    cases[tmp_path / "header.csv"] = ": no units: the table has a header only"
+    (tmp_path / "latin1.csv").write_bytes(oof.read_bytes() + "é".encode("latin-1"))
+    cases[tmp_path / "latin1.csv"] = ": not UTF-8 text"
+    cases[tmp_path] = ": is a folder"
+    for path, message in cases.items():
+        cli = runner.invoke(app, ["suspects", str(path), "-o", str(tmp_path / "x.csv"), "--no-skip-rechecked"])
+        assert cli.exit_code == 1 and f"error: {path}{message}" in cli.output, (path, cli.output)
+        assert "Traceback" not in cli.output
     assert not (tmp_path / "x.csv").exists()
+    before = oof.read_bytes()
+    cli = runner.invoke(app, ["suspects", str(oof), "-o", str(oof)])
+    assert cli.exit_code == 1 and "the output is the input" in cli.output and oof.read_bytes() == before
