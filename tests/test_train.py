@@ -335,8 +335,8 @@ def test_suspects_rank_the_runs_confident_contradictions(tfidf_run, tmp_path):
     from claims.training import suspects
 
     store, result = tfidf_run
-    oof = Path(mlflow.artifacts.download_artifacts(run_id=result.run_id, artifact_path="reports/oof_predictions.csv",
-                                                   dst_path=tmp_path))
+    # the store named explicitly: tests before this one point MLflow's global tracking URI elsewhere
+    oof = Path(MlflowClient(store).download_artifacts(result.run_id, "reports/oof_predictions.csv", str(tmp_path)))
     space = LabelSpace(load_schema())
     units = suspects.read_oof(oof, space)
     found = suspects.rank(units, space, limit=25, per_article=4)
