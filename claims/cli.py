@@ -43,7 +43,8 @@ def reports_input_errors(fn):
             typer.echo(f"{len(e.problems)} problem(s) found", err=True)
             raise typer.Exit(1) from None
         except Exception as e:
-            if type(e).__name__ == "EncoderMissing" or isinstance(e, FloatingPointError):  # missing weights; a diverged fit
+            # missing weights or GPU; a diverged fit
+            if type(e).__name__ in ("EncoderMissing", "DeviceMissing") or isinstance(e, FloatingPointError):
                 typer.echo(f"error: {e}", err=True)
                 raise typer.Exit(1) from None
             raise

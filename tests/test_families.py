@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tests.conftest import shrunk
+from tests.conftest import SHRINK, shrunk
 from claims.models import registry
 from claims.models.families.base import ConstantLabelWarning, build, load_model
 from claims.training.loop import load_data
@@ -296,3 +296,20 @@ def test_ngram_fits_remember_analysed_texts_without_changing_the_features(data, 
     assert not any("build_analyzer" in vars(v) for v in vectorizers)  # saved and served plain
     monkeypatch.setattr(channels, "_ANALYSED", {})
     assert (channels.Channels(cfg.model).fit_transform(data.texts, data.contexts) != first).nnz == 0
+
+
+def test_finetune_asked_for_a_gpu_it_lacks_says_so_in_one_line(tmp_path):
+    import torch
+    from typer.testing import CliRunner
+
+    from claims.cli import app
+    from claims.util.paths import CONFIGS_DIR
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU: model.device=cuda is valid here")
+    result = CliRunner().invoke(app, ["train", str(CONFIGS_DIR / "finetune.yaml"), "--tracking-uri",
+                                      f"sqlite:///{tmp_path / 'mlflow.db'}", *[a for s in SHRINK for a in ("--set", s)],
+                                      "--set", "model.device=cuda"])
+    assert result.exit_code == 1
+    assert "error: finetune.v1: model.device is 'cuda' but torch sees no CUDA GPU here" in result.output
+    assert "Traceback" not in result.output

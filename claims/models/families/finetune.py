@@ -46,6 +46,9 @@ class FinetuneOptions(ModelConfig):
     validation_fraction: float = Field(default=0.15, gt=0, lt=0.5,
                                        description="Share of training articles held out for early stopping.")
     patience: int = Field(default=1, ge=1, description="Epochs without a validation gain before stopping.")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto", description="Where to train and predict: 'auto' takes a CUDA GPU when torch sees one. "
+                                    "The saved weights are the same either way (a GPU's sums differ in the last bits).")
 
 
 def _network(space, dropout: float, encoder=None):
@@ -102,6 +105,19 @@ def _validation_split(groups: list[str], fraction: float, seed: int) -> tuple[np
     return rows, np.asarray([j for j in held if not is_copy(groups[j])], dtype=int)
 
 
+class DeviceMissing(RuntimeError):
+    pass
+
+
+def _device(choice: str):
+    import torch
+
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise DeviceMissing("finetune.v1: model.device is 'cuda' but torch sees no CUDA GPU here; "
+                            "set model.device to 'auto' or 'cpu'")
+    return torch.device("cuda" if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()) else "cpu")
+
+
 def _mean_average_precision(y: np.ndarray, proba: np.ndarray) -> float:
     from sklearn.metrics import average_precision_score
 
@@ -153,22 +169,23 @@ class Finetune(ClaimsModel):
         from claims.models import encoder
 
         encoder.use_all_cores()
+        device = _device(self.options.device)  # before any work: a wrong device fails at once
         tc = self.train_config
         torch.manual_seed(tc.seed)
         self.tokenizer_ = encoder.load_tokenizer()
-        self.net_ = _network(self.space, self.options.dropout)
+        self.net_ = _network(self.space, self.options.dropout).to(device)
         if self.options.freeze_embeddings:
             self.net_.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
         slices = self.space.slices()
         pos = y.sum(0)
         pos_weight = torch.tensor(np.clip((len(y) - pos) / np.maximum(pos, 1), 1.0, self.options.max_pos_weight),
-                                  dtype=torch.float32)
+                                  dtype=torch.float32, device=device)
         losses = {}
         for task in self.space.tasks():
             s = slices[task.name]
             losses[task.name] = (torch.nn.CrossEntropyLoss() if task.type == "multiclass"
                                  else torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight[s]))
-        target = torch.tensor(y, dtype=torch.float32)
+        target = torch.tensor(y, dtype=torch.float32, device=device)
         # Randomly initialised heads need larger steps than the pretrained encoder to fit in a few epochs.
         param_groups = [{"params": [p for p in self.net_.encoder.parameters() if p.requires_grad]},
                   {"params": list(self.net_.heads.parameters()),
@@ -191,7 +208,7 @@ class Finetune(ClaimsModel):
             lengths = [len(features[j]["input_ids"]) for j in rows]
             for step, batch in enumerate(_length_grouped_batches(lengths, tc.batch_size, gen), start=1):
                 idx = rows[batch]
-                enc = self.tokenizer_.pad([features[j] for j in idx], return_tensors="pt")
+                enc = self.tokenizer_.pad([features[j] for j in idx], return_tensors="pt").to(device)
                 logits = self.net_(**enc)
                 loss = 0.0
                 for task in self.space.tasks():
@@ -242,24 +259,25 @@ class Finetune(ClaimsModel):
         if not texts:
             return out
         slices = self.space.slices()
+        device = next(self.net_.parameters()).device
         order = np.argsort([len(t) for t in texts], kind="stable")  # pad each batch to similar lengths
         bs = self.options.predict_batch_size
         with torch.inference_mode():
             for i in range(0, len(texts), bs):
                 idx = order[i:i + bs]
                 enc = self.encode([texts[j] for j in idx], [contexts[j] for j in idx], padding=True,
-                                  return_tensors="pt")
+                                  return_tensors="pt").to(device)
                 logits = self.net_(**enc)
                 for task in self.space.tasks():
                     z = logits[task.name]
                     p = torch.softmax(z, -1) if task.type == "multiclass" else torch.sigmoid(z)
-                    out[idx, slices[task.name]] = p.numpy()
+                    out[idx, slices[task.name]] = p.float().cpu().numpy()
         return out
 
     def _save(self, path: Path):
         from safetensors.torch import save_file
 
-        state = {k: v.contiguous() for k, v in self.net_.state_dict().items()}
+        state = {k: v.detach().cpu().contiguous() for k, v in self.net_.state_dict().items()}
         save_file(state, str(path / "model.safetensors"))
         self.net_.encoder.config.to_json_file(str(path / "encoder_config.json"))
         self.tokenizer_.save_pretrained(str(path / "tokenizer"))
