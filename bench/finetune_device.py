@@ -37,8 +37,9 @@ CONFIG = "configs/finetune.yaml"
 EVALS = ("cv", "country", "seeds_test", "test")
 
 
-def export(config: str, overrides: list[str], out: Path = EXPORT) -> None:
-    """The plan and everything the fits read, in a folder small enough to travel (no labels/ folder)."""
+def export(config: str, overrides: list[str], out: Path = EXPORT, half: bool = True) -> None:
+    """The plan and everything the fits read, in a folder small enough to travel (no labels/ folder);
+    `half=False` keeps the weights in fp32 (the test that compares with `claims train` needs them exact)."""
     from safetensors.torch import load_file, save_file
 
     from claims.models import encoder
@@ -69,7 +70,7 @@ def export(config: str, overrides: list[str], out: Path = EXPORT) -> None:
         if item.is_file() and item.suffix != ".safetensors" and item.name != "pytorch_model.bin":
             (weights / item.name).write_bytes(item.read_bytes())
     state = load_file(str(source / "model.safetensors"))
-    save_file({k: v.half().contiguous() if v.is_floating_point() else v for k, v in state.items()},
+    save_file({k: v.half().contiguous() if half and v.is_floating_point() else v for k, v in state.items()},
               str(weights / "model.safetensors"))
     print(f"{len(fits)} fits on {len(data.texts)} units ({data.digest[:12]}), test {len(test.texts)}; "
           f"{sum(f.stat().st_size for f in out.rglob('*') if f.is_file()) / 2**20:.1f} MiB in {out}")
