@@ -1,8 +1,8 @@
 """finetune.v1's (a)-(d) with its fits on a GPU machine, scored here by the training loop's own code.
 
-On 2 CPU cores the family's protocol is hours (about 30 fits of an hour each on today's data); the
-loop itself needs MLflow, which the GPU machine lacks, and the repository is too large to travel
-whole. So the work is split in three steps that share one plan:
+On 2 CPU cores the family's protocol is a day and more (29 fits, 26 of them of 70 to 90 minutes on
+today's data); the loop itself needs MLflow, which the GPU machine lacks, and the repository is too
+large to travel whole. So the work is split in three steps that share one plan:
 
     python bench/finetune_device.py export   # here: the plan, the data and fp16 weights into .gpu/
     python bench/finetune_device.py fit      # there: every planned fit's held-out probabilities
@@ -12,18 +12,23 @@ whole. So the work is split in three steps that share one plan:
 `finetune.v1` with the config's options on each fold (several folds at once: one small model leaves
 the GPU mostly idle) and writes every fold's probabilities; `score` applies the loop's thresholds
 (other folds for (a) and (b), an inner split of the seeds for (c), (a)'s out-of-fold predictions for
-(d)) and `metrics.compute`. What differs from `claims train`: the fits run on a GPU (sums in another
-order, the same recipe) from the MiniLM weights rounded to fp16 for the journey (relative error
-below 1e-3) and widened back to fp32 before training; no MLflow run and no package.
+(d)) and `metrics.compute`. What differs from `claims train`: the fits run on a GPU (other random
+draws, the same recipe) from the MiniLM weights rounded to fp16 for the journey (within 1e-3 of
+their value for all but about 5,000 of the 22.7 million, the smallest) and widened back to fp32
+before training; no MLflow run. `final` and `assemble` bring the final model back for packaging.
+Only the protocol `configs/finetune.yaml` uses is reproduced (one seed, thresholds from the other
+folds, no augmentation, every fold): `export` refuses other settings rather than score them wrongly.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -48,8 +53,18 @@ def export(config: str, overrides: list[str], out: Path = EXPORT, half: bool = T
     from claims.util.paths import resolve
 
     cfg = load_config(ROOT / config, overrides)
+    unsupported = {"eval.seeds": cfg.eval.seeds != 1, "eval.tune_thresholds": not cfg.eval.tune_thresholds,
+                   "eval.thresholds_from": cfg.eval.thresholds_from != "other_folds",
+                   "eval.max_folds": cfg.eval.max_folds is not None, "data.augment.enabled": cfg.data.augment.enabled,
+                   "model.name": cfg.model.name != "finetune.v1"}
+    for field, bad in unsupported.items():
+        if bad:
+            raise SystemExit(f"{config} [{field}]: bench/finetune_device.py reproduces only one seed, tuned "
+                             f"thresholds from the other folds, every fold, no augmentation, finetune.v1")
     data = loop.load_data(cfg)
     test = loop.load_test_split(cfg, data.docs)
+    if test is None:
+        raise SystemExit(f"{config} [eval.test_annotations]: no test split: (c) and (d) need one")
     folds = loop.plan(cfg, data, test)
     fits = [{"evaluation": ev, "name": name, "train": np.asarray(tr).tolist(),
              "heldout": None if te is None else np.asarray(te).tolist()}
@@ -148,6 +163,11 @@ def _fit_one(args, keep: dict | None = None) -> dict:
 _PLAN: dict = {}
 
 
+def _plan_digest(folder: Path) -> str:
+    """Results carry the plan they were fitted on: a stale export must not be scored against them."""
+    return hashlib.sha256((folder / "plan.json.gz").read_bytes()).hexdigest()[:16]
+
+
 def _load_plan(folder: Path) -> dict:
     with gzip.open(folder / "plan.json.gz", "rt", encoding="utf-8") as f:
         return json.load(f)
@@ -165,7 +185,7 @@ def fit(folder: Path, out: Path, workers: int, deadline_s: float, only: list[str
 
     t0 = time.perf_counter()
     plan = _load_plan(folder)
-    work = Path("/tmp/finetune_device")
+    work = Path(tempfile.mkdtemp(prefix="finetune_device."))
     _widen_weights(folder / "minilm", work / "minilm")
     # (a) and the final fit make (d); (c) is small; (b) last, since it alone can be left out.
     order = sorted(range(len(plan["fits"])),
@@ -203,7 +223,7 @@ def fit(folder: Path, out: Path, workers: int, deadline_s: float, only: list[str
                 print(f"[{time.perf_counter() - t0:6.0f} s] {f['evaluation']}/{f['name']}: {len(f['train'])} units, "
                       f"{r['seconds']:.0f} s on {r['device']} {r['gpu']}, losses {[round(x, 3) for x in r['history']]}",
                       flush=True)
-                _save(out / "results.npz", done, time.perf_counter() - t0)
+                _save(out / "results.npz", done, time.perf_counter() - t0, _plan_digest(folder))
     print(f"{len(done)} of {len(order)} fits in {time.perf_counter() - t0:.0f} s", flush=True)
 
 
@@ -216,9 +236,11 @@ def final(folder: Path, out: Path) -> None:
     from safetensors.torch import load_file, save_file
 
     t0 = time.perf_counter()
-    work = Path("/tmp/finetune_device")
+    work = Path(tempfile.mkdtemp(prefix="finetune_device."))
     _widen_weights(folder / "minilm", work / "minilm")
     _init_worker(str(folder), str(work / "shim"))
+    if not _PLAN["config"]["model"].get("freeze_embeddings", True):
+        raise SystemExit("final leaves the word embeddings behind: it needs model.freeze_embeddings=true")
     k = next(i for i, f in enumerate(_PLAN["fits"]) if f["evaluation"] == "test" and f["heldout"] is None)
     model_box: dict = {}
     r = _fit_one((k, set(os.sched_getaffinity(0))), keep=model_box)
@@ -250,16 +272,38 @@ def final(folder: Path, out: Path) -> None:
 def assemble(returned: Path, results: Path, dest: Path, folder: Path = EXPORT) -> Path:
     """The final model's folder as `claims train` logs it (weights, config, schema, thresholds from (a),
     metrics, data digest), from what `final` sent back; `claims package`'s builder takes it."""
-    import torch
-    from safetensors.torch import load_file, save_file
-
+    from claims.corpus.labelspace import LabelSpace
+    from claims.corpus.schema import Schema
     from claims.training.config import ExperimentConfig
+    from claims.training.evaluation import metrics
+    from claims.util import atomic
 
     plan = _load_plan(folder)
     cfg = ExperimentConfig.model_validate(plan["config"])
     scored = score(results, folder)
-    dest.mkdir(parents=True, exist_ok=True)
-    for name, text in json.loads((returned / "final_files.json").read_text()).items():
+    if scored["final_thresholds"] is None:
+        raise SystemExit(f"{results}: (a) is incomplete, so the final model has no thresholds")
+    space = LabelSpace(Schema.model_validate(yaml.safe_load(plan["schema"])).select(cfg.data.tasks))
+    # (d) of the model that came back, not of the fit in `results` (another random draw on a GPU).
+    proba = np.load(returned / "final_test_proba.npy")
+    thr = np.asarray(scored["final_thresholds"])
+    scored["evaluations"]["test"] = metrics.compute(np.asarray(plan["test"]["y"], dtype=np.int8),
+                                                    space.decide(proba, thr), proba, space)
+    files = json.loads((returned / "final_files.json").read_text())
+    for name in files:
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            raise SystemExit(f"{returned / 'final_files.json'}: refusing the path {name!r}")
+    with atomic.atomic_dir(dest) as build:
+        _write_model_folder(build, files, returned, folder, plan, cfg, scored)
+    return dest
+
+
+def _write_model_folder(dest: Path, files: dict, returned: Path, folder: Path, plan: dict, cfg, scored: dict) -> None:
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    dest.mkdir(parents=True)
+    for name, text in files.items():
         (dest / name).parent.mkdir(parents=True, exist_ok=True)
         (dest / name).write_text(text)
     state = {}
@@ -274,15 +318,15 @@ def assemble(returned: Path, results: Path, dest: Path, folder: Path = EXPORT) -
         {f"{ev}.{k}": v for ev, m in scored["evaluations"].items() for k, v in m.items()}, indent=1, sort_keys=True))
     (dest / "data.json").write_text(json.dumps({"digest": plan["digest"], "files": ["labels/annotations/*.jsonl"],
                                                 "units": len(plan["train"]["texts"])}, indent=1))
-    return dest
 
 
-def _save(path: Path, done: dict, seconds: float) -> None:
+def _save(path: Path, done: dict, seconds: float, plan_digest: str) -> None:
     arrays = {f"proba_{k}": r["proba"] for k, r in done.items()}
     arrays.update({f"thr_{k}": r["thr"] for k, r in done.items() if r["thr"] is not None})
     meta = {str(k): {"seconds": r["seconds"], "history": r["history"], "device": r["device"], "gpu": r["gpu"]}
             for k, r in done.items()}
-    arrays["meta"] = np.frombuffer(json.dumps({"fits": meta, "wall_seconds": seconds}).encode(), dtype=np.uint8)
+    arrays["meta"] = np.frombuffer(json.dumps({"fits": meta, "wall_seconds": seconds, "plan": plan_digest}).encode(),
+                                   dtype=np.uint8)
     tmp = path.with_suffix(".tmp.npz")
     np.savez_compressed(tmp, **arrays)
     os.replace(tmp, path)
@@ -302,6 +346,9 @@ def score(results: Path, folder: Path = EXPORT) -> dict[str, dict[str, float]]:
     y_test = np.asarray(plan["test"]["y"], dtype=np.int8)
     res = np.load(results)
     meta = json.loads(bytes(res["meta"]).decode())
+    if meta.get("plan", _plan_digest(folder)) != _plan_digest(folder):  # results saved before plans had digests pass
+        raise SystemExit(f"{results}: fitted on another plan than {folder / 'plan.json.gz'}; export again or "
+                         f"score against the export it was fitted on")
     have = {int(k) for k in meta["fits"]}
     fits = plan["fits"]
     out, oof_a = {}, None
@@ -352,6 +399,10 @@ def main() -> None:
     f.add_argument("--only", nargs="*", default=[], choices=EVALS)
     g = sub.add_parser("final")
     g.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "/tmp/finetune_device_out")))
+    m = sub.add_parser("assemble", help="The model folder from what `final` returned (then package it).")
+    m.add_argument("returned", type=Path)
+    m.add_argument("results", type=Path)
+    m.add_argument("dest", type=Path)
     s = sub.add_parser("score")
     s.add_argument("results", type=Path)
     a = ap.parse_args()
@@ -361,6 +412,8 @@ def main() -> None:
         fit(EXPORT, a.out, a.workers, a.deadline, a.only)
     elif a.cmd == "final":
         final(EXPORT, a.out)
+    elif a.cmd == "assemble":
+        print(assemble(a.returned, a.results, a.dest))
     else:
         r = score(a.results)
         for ev in EVALS:

@@ -288,6 +288,7 @@ def train(
     from claims.training import tracking
     from claims.training.pipeline import train_package_check
     from claims.models.encoder import missing as encoder_missing
+    from claims.models.families.finetune import device_missing
     from claims.training.config import load_config
     from claims.training.evaluation.metrics import headline_names
 
@@ -301,6 +302,9 @@ def train(
                 name = None  # an ensemble without the embeddings feature never loads its encoder
             if name and (why := encoder_missing(name)):
                 problems.append(Problem(path, None, "model.encoder", why))
+                continue
+            if (why := device_missing(getattr(cfg.model, "device", "auto"))):  # before any config trains
+                problems.append(Problem(path, None, "model.device", why))
                 continue
             data = loop.load_data(cfg)
             planned.append((cfg, data, loop.load_test_split(cfg, data.docs),

@@ -311,5 +311,8 @@ def test_finetune_asked_for_a_gpu_it_lacks_says_so_in_one_line(tmp_path):
                                       f"sqlite:///{tmp_path / 'mlflow.db'}", *[a for s in SHRINK for a in ("--set", s)],
                                       "--set", "model.device=cuda"])
     assert result.exit_code == 1
-    assert "error: finetune.v1: model.device is 'cuda' but torch sees no CUDA GPU here" in result.output
+    assert "finetune.yaml [model.device]: model.device is 'cuda' but torch sees no CUDA GPU here" in result.output
     assert "Traceback" not in result.output
+    model = build(shrunk("finetune", "model.device=cuda").model, shrunk("finetune").train, load_data(shrunk("finetune")).schema)
+    with pytest.raises(RuntimeError, match="finetune.v1: model.device is 'cuda' but torch sees no CUDA GPU"):
+        model.fit(["The army withdrew."] * 4, np.zeros((4, len(model.space)), dtype=int))

@@ -38,3 +38,21 @@ def test_split_fits_score_as_the_training_loop_scores(device_script, tmp_path, s
         assert set(scored[evaluation]) == set(metrics), evaluation
         for name, value in metrics.items():
             assert np.isclose(scored[evaluation][name], value, rtol=0, atol=1e-9), (evaluation, name)
+
+    # The final model comes back in pieces and is put together as the loop would log it.
+    from claims.models.families.base import load_model
+
+    device_script.final(export, tmp_path / "returned")
+    folder = device_script.assemble(tmp_path / "returned", tmp_path / "out" / "results.npz", tmp_path / "model", export)
+    plan = device_script._load_plan(export)
+    proba = load_model(folder).predict_proba(plan["test"]["texts"], plan["test"]["contexts"])
+    assert np.array_equal(proba, np.load(tmp_path / "returned" / "final_test_proba.npy"))
+    assert {"config.yaml", "schema.yaml", "thresholds.json", "metrics.json", "data.json"} <= {p.name for p in folder.iterdir()}
+
+
+def test_export_refuses_a_protocol_it_cannot_score(device_script, tmp_path):
+    with pytest.raises(SystemExit, match=r"\[eval.seeds\]"):
+        device_script.export("configs/finetune.yaml", [*SHRUNK, "eval.seeds=2"], out=tmp_path / "export")
+    with pytest.raises(SystemExit, match=r"\[eval.test_annotations\]"):
+        device_script.export("configs/finetune.yaml", [*SHRUNK[:-1], "eval.test_annotations=[]"], out=tmp_path / "export")
+    assert not (tmp_path / "export").exists()

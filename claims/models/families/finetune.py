@@ -47,8 +47,9 @@ class FinetuneOptions(ModelConfig):
                                        description="Share of training articles held out for early stopping.")
     patience: int = Field(default=1, ge=1, description="Epochs without a validation gain before stopping.")
     device: Literal["auto", "cpu", "cuda"] = Field(
-        default="auto", description="Where to train and predict: 'auto' takes a CUDA GPU when torch sees one. "
-                                    "The saved weights are the same either way (a GPU's sums differ in the last bits).")
+        default="auto", description="Where to train (and score held-out folds): 'auto' takes a CUDA GPU when torch "
+                                    "sees one. A fit on a GPU is another random draw than one on CPU (other dropout "
+                                    "masks, other summation order). A model loaded from disk predicts on CPU.")
 
 
 def _network(space, dropout: float, encoder=None):
@@ -109,12 +110,21 @@ class DeviceMissing(RuntimeError):
     pass
 
 
+def device_missing(choice: str) -> str | None:
+    """Why `model.device` cannot be had here (a line for the user), or None; imports torch only for 'cuda'."""
+    if choice != "cuda":
+        return None
+    import torch
+
+    return None if torch.cuda.is_available() else \
+        "model.device is 'cuda' but torch sees no CUDA GPU here; set it to 'auto' or 'cpu'"
+
+
 def _device(choice: str):
     import torch
 
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise DeviceMissing("finetune.v1: model.device is 'cuda' but torch sees no CUDA GPU here; "
-                            "set model.device to 'auto' or 'cpu'")
+    if why := device_missing(choice):
+        raise DeviceMissing(f"finetune.v1: {why}")
     return torch.device("cuda" if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()) else "cpu")
 
 
