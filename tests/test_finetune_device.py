@@ -39,6 +39,11 @@ def test_split_fits_score_as_the_training_loop_scores(device_script, tmp_path, s
         for name, value in metrics.items():
             assert np.isclose(scored[evaluation][name], value, rtol=0, atol=1e-9), (evaluation, name)
 
+    other = tmp_path / "other-export"
+    device_script.export("configs/finetune.yaml", [*SHRUNK, "data.max_units_per_doc=7"], out=other, half=False)
+    with pytest.raises(SystemExit, match="fitted on another plan"):
+        device_script.score(tmp_path / "out" / "results.npz", other)
+
     # The final model comes back in pieces and is put together as the loop would log it.
     from claims.models.families.base import load_model
 
