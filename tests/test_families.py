@@ -117,6 +117,30 @@ def test_context_and_typed_mentions_channels_round_trip_and_matter(name, data, t
     np.testing.assert_allclose(again.predict_proba(data.texts[:9], data.contexts[:9]), with_ctx, atol=1e-9)
 
 
+def test_negation_scope_is_marked_up_to_the_clause_break():
+    from claims.models.families.channels import mark_negation
+
+    assert mark_negation("The army denied that troops had left the base, saying they remain.") == \
+        "The army denied neg_that neg_troops neg_had neg_left neg_the neg_base, saying they remain."
+    assert mark_negation("The soldiers didn't leave Boni.") == "The soldiers didn't neg_leave neg_Boni."
+    assert mark_negation("Is it true that the soldiers left the base?").endswith("left the base? qmark")
+    assert mark_negation("Nobody knows; the notice was posted.") == "Nobody knows; the notice was posted."
+
+
+@pytest.mark.parametrize("name", ["tfidf_linear.v1", "ensemble.v1"])
+def test_negation_channel_round_trips_and_is_read(name, data, tmp_path):
+    on = shrunk(CONFIG_OF[name], "model.negation=true", "model.min_df=1")
+    off = shrunk(CONFIG_OF[name], "model.negation=false", "model.min_df=1")
+    model = build(on.model, on.train, data.schema).fit(data.texts, data.y, data.contexts)
+    plain = build(off.model, off.train, data.schema).fit(data.texts, data.y, data.contexts)
+    with_neg = model.predict_proba(data.texts[:9], data.contexts[:9])
+    assert not np.allclose(with_neg, plain.predict_proba(data.texts[:9], data.contexts[:9]))
+    model.save(tmp_path / "m")
+    assert any(p.name.endswith("negation.skops") for p in (tmp_path / "m").iterdir())
+    np.testing.assert_allclose(load_model(tmp_path / "m").predict_proba(data.texts[:9], data.contexts[:9]),
+                               with_neg, atol=1e-9)
+
+
 def test_ensemble_reads_the_previous_units_embedding_and_embeds_each_text_once(data, monkeypatch):
     from claims.models import embedding_cache
 

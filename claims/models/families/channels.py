@@ -74,6 +74,8 @@ class ChannelOptions(BaseModel):
     typed_mentions: bool = Field(default=False, description="Add n-grams over text with gazetteer mentions typed.")
     context: bool = Field(default=False, description="Add n-grams of the previous unit of the article.")
     context_weight: float = Field(default=0.5, gt=0)
+    negation: bool = Field(default=False, description="Add word n-grams of the unit with every word in a "
+                                                      "negation's scope marked, and a token for questions.")
 
 
 def ngram_features(o) -> FeatureUnion:
@@ -83,6 +85,21 @@ def ngram_features(o) -> FeatureUnion:
         ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(o.char_ngrams), min_df=o.min_df,
                                  sublinear_tf=o.sublinear_tf, lowercase=True)),
     ])
+
+
+# A negation's scope runs from the negating word to the next clause break: "denied that troops had
+# left the base" and "is not a withdrawal" must not read like the moves they deny, and a bag of
+# n-grams sees "left the base" in both. Questions get a token of their own for the same reason.
+_NEGATORS = r"not|no|never|neither|nor|without|cannot|\w+n['’]t|den(?:y|ies|ied|ying)|refut\w*|reject\w*|dismiss\w*"
+_NEGATION = re.compile(rf"\b(?:{_NEGATORS})\b([^.,;:!?()\[\]\"“”]*)", re.IGNORECASE)
+_WORD = re.compile(r"\w+")
+
+
+def mark_negation(text: str) -> str:
+    """The unit with every word inside a negation's scope written as `neg_word`, and `qmark` after a question."""
+    marked = _NEGATION.sub(lambda m: m.group(0)[:m.start(1) - m.start(0)]
+                           + _WORD.sub(lambda w: "neg_" + w.group(0), m.group(1)), text)
+    return marked + (" qmark" if "?" in text else "")
 
 
 def _gazetteer():
@@ -151,6 +168,10 @@ class Channels:
             self.context_vec_ = TfidfVectorizer(ngram_range=(1, 2), min_df=max(2, o.min_df), sublinear_tf=True)
             with analysed_once(self.context_vec_):
                 blocks.append(self._context_block(contexts, fit=True))
+        if o.negation:
+            self.negation_vec_ = TfidfVectorizer(ngram_range=(1, 2), min_df=max(2, o.min_df), sublinear_tf=True)
+            with analysed_once(self.negation_vec_):
+                blocks.append(self.negation_vec_.fit_transform([mark_negation(t) for t in texts]))
         return sparse.hstack(blocks).tocsr()
 
     def _context_block(self, contexts: list[str], fit: bool = False):
@@ -167,6 +188,8 @@ class Channels:
             blocks.append(self.typed_vec_.transform([self.typed_.mask(t) for t in texts]))
         if self.o.context:
             blocks.append(self._context_block(contexts))
+        if self.o.negation:
+            blocks.append(self.negation_vec_.transform([mark_negation(t) for t in texts]))
         return sparse.hstack(blocks).tocsr()
 
     def save(self, path: Path, prefix: str = "") -> None:
@@ -176,6 +199,8 @@ class Channels:
             (path / TYPED_FILE).write_text(json.dumps(self.typed_.tokens, ensure_ascii=False, indent=0))
         if self.o.context:
             sklearn_io.dump(self.context_vec_, path / f"{prefix}context.skops")
+        if self.o.negation:
+            sklearn_io.dump(self.negation_vec_, path / f"{prefix}negation.skops")
 
     def load(self, path: Path, prefix: str = "") -> "Channels":
         self.ngrams_ = sklearn_io.load(path / f"{prefix}ngrams.skops")
@@ -184,4 +209,6 @@ class Channels:
             self.typed_ = TypedMentions(json.loads((path / TYPED_FILE).read_text()))
         if self.o.context:
             self.context_vec_ = sklearn_io.load(path / f"{prefix}context.skops")
+        if self.o.negation:
+            self.negation_vec_ = sklearn_io.load(path / f"{prefix}negation.skops")
         return self
