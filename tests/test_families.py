@@ -125,10 +125,13 @@ def test_negation_scope_is_marked_up_to_the_clause_break():
     assert mark_negation("The soldiers didn't leave Boni.") == "The soldiers didn't neg_leave neg_Boni."
     assert mark_negation("Is it true that the soldiers left the base?").endswith("left the base? qmark")
     assert mark_negation("Nobody knows; the notice was posted.") == "Nobody knows; the notice was posted."
+    assert mark_negation("They didn’t leave; they cannot stay.") == "They didn’t neg_leave; they cannot neg_stay."
 
 
 @pytest.mark.parametrize("name", ["tfidf_linear.v1", "ensemble.v1"])
 def test_negation_channel_round_trips_and_is_read(name, data, tmp_path):
+    from claims.models.families.channels import Channels
+
     on = shrunk(CONFIG_OF[name], "model.negation=true", "model.min_df=1")
     off = shrunk(CONFIG_OF[name], "model.negation=false", "model.min_df=1")
     model = build(on.model, on.train, data.schema).fit(data.texts, data.y, data.contexts)
@@ -137,6 +140,11 @@ def test_negation_channel_round_trips_and_is_read(name, data, tmp_path):
     assert not np.allclose(with_neg, plain.predict_proba(data.texts[:9], data.contexts[:9]))
     model.save(tmp_path / "m")
     assert any(p.name.endswith("negation.skops") for p in (tmp_path / "m").iterdir())
+    # Prediction marks the text as training did: the same units give the same block both ways.
+    channels = Channels(on.model)
+    fitted = channels.fit_transform(data.texts, data.contexts)
+    assert abs(fitted - channels.transform(data.texts, data.contexts)).max() < 1e-9
+    assert any(word.startswith("neg_") for word in channels.negation_vec_.vocabulary_)
     np.testing.assert_allclose(load_model(tmp_path / "m").predict_proba(data.texts[:9], data.contexts[:9]),
                                with_neg, atol=1e-9)
 

@@ -6,6 +6,8 @@
   army carries over to the others, and to names the training text never used;
 - `context`: word n-grams of the unit before it in its article, down-weighted, for "the move", "he
   said" and quotes that run on.
+- `negation`: word n-grams of the unit with the words inside a negation's scope marked
+  ("denied neg_they neg_left"), and a token for questions.
 The gazetteer is saved with the model (`typed_mentions.json`), so a package needs nothing outside it.
 `TypedMentions.canonical_from_gazetteer` rewrites names instead of typing them, for families that
 rewrite their input before every feature (ensemble.v1's `canonical_mentions`).
@@ -90,6 +92,9 @@ def ngram_features(o) -> FeatureUnion:
 # A negation's scope runs from the negating word to the next clause break: "denied that troops had
 # left the base" and "is not a withdrawal" must not read like the moves they deny, and a bag of
 # n-grams sees "left the base" in both. Questions get a token of their own for the same reason.
+# The scope is crude on purpose (dashes, quotes and "but" do not end it; "no longer" and "not only"
+# count as negations): the block sits beside the plain n-grams, so the regression learns what each
+# marked word is worth, and this is the version the default was measured with.
 _NEGATORS = r"not|no|never|neither|nor|without|cannot|\w+n['’]t|den(?:y|ies|ied|ying)|refut\w*|reject\w*|dismiss\w*"
 _NEGATION = re.compile(rf"\b(?:{_NEGATORS})\b([^.,;:!?()\[\]\"“”]*)", re.IGNORECASE)
 _WORD = re.compile(r"\w+")
@@ -97,7 +102,7 @@ _WORD = re.compile(r"\w+")
 
 def mark_negation(text: str) -> str:
     """The unit with every word inside a negation's scope written as `neg_word`, and `qmark` after a question."""
-    marked = _NEGATION.sub(lambda m: m.group(0)[:m.start(1) - m.start(0)]
+    marked = _NEGATION.sub(lambda m: m.string[m.start():m.start(1)]
                            + _WORD.sub(lambda w: "neg_" + w.group(0), m.group(1)), text)
     return marked + (" qmark" if "?" in text else "")
 

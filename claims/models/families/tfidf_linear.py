@@ -1,4 +1,4 @@
-"""tfidf_linear.v1: TF-IDF n-grams (optionally typed mentions and the previous unit), a logistic
+"""tfidf_linear.v1: TF-IDF n-grams (optionally typed mentions, the previous unit and negation scope), a logistic
 regression per label."""
 
 from __future__ import annotations
