@@ -287,8 +287,6 @@ def train(
     from claims.training import loop
     from claims.training import tracking
     from claims.training.pipeline import train_package_check
-    from claims.models.encoder import missing as encoder_missing
-    from claims.models.families.finetune import device_missing
     from claims.training.config import load_config
     from claims.training.evaluation.metrics import headline_names
 
@@ -297,14 +295,8 @@ def train(
     for path in configs:
         try:
             cfg = load_config(path, overrides)
-            name = getattr(cfg.model, "encoder", None)
-            if "embeddings" not in getattr(cfg.model, "features", ["embeddings"]):
-                name = None  # an ensemble without the embeddings feature never loads its encoder
-            if name and (why := encoder_missing(name)):
-                problems.append(Problem(path, None, "model.encoder", why))
-                continue
-            if (why := device_missing(getattr(cfg.model, "device", "auto"))):  # before any config trains
-                problems.append(Problem(path, None, "model.device", why))
+            if lacking := cfg.model.unavailable():  # before any config trains
+                problems.extend(Problem(path, None, f"model.{field}", why) for field, why in lacking.items())
                 continue
             data = loop.load_data(cfg)
             planned.append((cfg, data, loop.load_test_split(cfg, data.docs),

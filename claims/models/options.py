@@ -18,6 +18,10 @@ class ModelConfig(Strict):
 
     name: str
 
+    def unavailable(self) -> dict[str, str]:
+        """What this machine lacks for these options, {field: why}: checked before any config trains."""
+        return {}
+
 
 class TrainConfig(Strict):
     epochs: int = Field(default=4, ge=1)

@@ -107,6 +107,11 @@ def mark_negation(text: str) -> str:
     return marked + (" qmark" if "?" in text else "")
 
 
+def _word_pairs(o) -> TfidfVectorizer:
+    """Word 1-2-grams of a side channel (the previous unit, the negation scope): rarer n-grams dropped."""
+    return TfidfVectorizer(ngram_range=(1, 2), min_df=max(2, o.min_df), sublinear_tf=True)
+
+
 def _gazetteer():
     from claims.corpus.gazetteer import load_gazetteer
     from claims.corpus.schema import load_schema
@@ -170,11 +175,11 @@ class Channels:
             with analysed_once(self.typed_vec_):
                 blocks.append(self.typed_vec_.fit_transform([self.typed_.mask(t) for t in texts]))
         if o.context:
-            self.context_vec_ = TfidfVectorizer(ngram_range=(1, 2), min_df=max(2, o.min_df), sublinear_tf=True)
+            self.context_vec_ = _word_pairs(o)
             with analysed_once(self.context_vec_):
                 blocks.append(self._context_block(contexts, fit=True))
         if o.negation:
-            self.negation_vec_ = TfidfVectorizer(ngram_range=(1, 2), min_df=max(2, o.min_df), sublinear_tf=True)
+            self.negation_vec_ = _word_pairs(o)
             with analysed_once(self.negation_vec_):
                 blocks.append(self.negation_vec_.fit_transform([mark_negation(t) for t in texts]))
         return sparse.hstack(blocks).tocsr()

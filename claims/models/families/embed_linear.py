@@ -28,6 +28,11 @@ class EmbedLinearOptions(ModelConfig):
         check_pooling(self.encoder, self.pooling)
         return self
 
+    def unavailable(self) -> dict[str, str]:
+        from claims.models import encoder
+
+        return {"encoder": why} if (why := encoder.missing(self.encoder)) else {}
+
 
 class EmbedLinear(ClaimsModel):
     family_name = "embed_linear.v1"

@@ -45,6 +45,14 @@ class EnsembleOptions(ModelConfig, ChannelOptions):
         check_pooling(self.encoder, self.pooling)
         return self
 
+    def unavailable(self) -> dict[str, str]:
+        from claims.models import encoder
+
+        # Without the embeddings feature the encoder is never loaded.
+        if "embeddings" in self.features and (why := encoder.missing(self.encoder)):
+            return {"encoder": why}
+        return {}
+
 
 class Ensemble(ClaimsModel):
     family_name = "ensemble.v1"

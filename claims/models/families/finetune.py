@@ -51,6 +51,9 @@ class FinetuneOptions(ModelConfig):
                                     "sees one. A fit on a GPU is another random draw than one on CPU (other dropout "
                                     "masks, other summation order). A model loaded from disk predicts on CPU.")
 
+    def unavailable(self) -> dict[str, str]:
+        return {"device": why} if (why := device_missing(self.device)) else {}
+
 
 def _network(space, dropout: float, encoder=None):
     import torch
