@@ -86,9 +86,10 @@ class Simulation:
         set_seed(self.cfg.train.seed)
         make = lambda: _model(self.cfg, self.data)  # noqa: E731
         thr = thresholds.inner_thresholds(make, sub.texts, sub.y, np.asarray(sub.docs), self.space,
-                                          self.cfg.eval.inner_folds, self.cfg.eval.default_threshold, sub.contexts)
-        model = make().fit(sub.texts, sub.y, sub.contexts, sub.docs)
-        proba = model.predict_proba(self.test.texts, self.test.contexts)
+                                          self.cfg.eval.inner_folds, self.cfg.eval.default_threshold, sub.contexts,
+                                          sub.openings)
+        model = make().fit(sub.texts, sub.y, sub.contexts, sub.docs, sub.openings)
+        proba = model.predict_proba(self.test.texts, self.test.contexts, self.test.openings)
         m = metrics.compute(self.test.y, self.space.decide(proba, thr), proba, self.space)
         scores = {h: float(m[h]) for h in self.heads}
         scores["mean"] = float(np.mean([scores[h] for h in self.heads]))
@@ -97,10 +98,11 @@ class Simulation:
 
     def uncertainties(self, model, thr: np.ndarray, pool: list[str]) -> list[float]:
         """Each pool article's uncertainty as `claims suggest` computes it (suggest.predict_articles):
-        every unit predicted with the previous unit of its article as context, confidence rounded to 5
+        every unit predicted with the previous unit of its article as context and its article's opening, confidence rounded to 5
         places, the mean of 1 - confidence over its non-empty units."""
         idx = np.concatenate([self.units[d] for d in pool])
-        proba = model.predict_proba([self.data.texts[i] for i in idx], [self.data.contexts[i] for i in idx])
+        proba = model.predict_proba([self.data.texts[i] for i in idx], [self.data.contexts[i] for i in idx],
+                                    [self.data.openings[i] for i in idx])
         return suggest.article_uncertainties(suggest.unit_scores(proba, thr, self.space),
                                              [len(self.units[d]) for d in pool],
                                              [not self.data.texts[i].strip() for i in idx])

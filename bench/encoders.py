@@ -45,11 +45,11 @@ SECTIONS = {
 }
 
 
-def units_per_second(package: Path, texts: list[str], contexts: list[str]) -> float:
-    """`predict_speed.rate` over (unit, previous unit) pairs: whole articles, as users predict them."""
+def units_per_second(package: Path, texts: list[str], contexts: list[str], openings: list[str]) -> float:
+    """`predict_speed.rate` over (unit, previous unit, opening) triples: whole articles, as users predict them."""
     predictor = Predictor.load(package)
-    return rate(lambda pairs: predictor.predict([t for t, _ in pairs], [c for _, c in pairs]),
-                list(zip(texts, contexts)))
+    return rate(lambda units: predictor.predict([t for t, _, _ in units], [c for _, c, _ in units], [o for _, _, o in units]),
+                list(zip(texts, contexts, openings)))
 
 
 def main(section: str = typer.Option("encoders", help="Section of bench/RESULTS.md: encoders or layers."),
@@ -75,7 +75,7 @@ def main(section: str = typer.Option("encoders", help="Section of bench/RESULTS.
         with RichProgress() as progress:
             outcome = train_package_check(cfg, data, uri, progress, models_dir=models_dir, test=test)
         metrics = client.get_run(outcome.result.run_id).data.metrics
-        speed = units_per_second(outcome.package, list(test.texts), list(test.contexts))
+        speed = units_per_second(outcome.package, list(test.texts), list(test.contexts), list(test.openings))
         rows.append((cfg, metrics, speed, outcome.result.run_id))
         typer.echo(f"{cfg.name}: {speed:.0f} units/s", err=True)
     total = time.perf_counter() - started

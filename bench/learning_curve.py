@@ -53,9 +53,10 @@ def run(config: Path, fractions: list[float], repeats: int) -> tuple[list[dict],
             set_seed(cfg.train.seed)
             make = lambda: _model(cfg, data)  # noqa: E731
             thr = thresholds.inner_thresholds(make, sub.texts, sub.y, np.asarray(sub.docs), space,
-                                              cfg.eval.inner_folds, cfg.eval.default_threshold, sub.contexts)
-            model = make().fit(sub.texts, sub.y, sub.contexts, sub.docs)
-            proba = model.predict_proba(test.texts, test.contexts)
+                                              cfg.eval.inner_folds, cfg.eval.default_threshold, sub.contexts,
+                                              sub.openings)
+            model = make().fit(sub.texts, sub.y, sub.contexts, sub.docs, sub.openings)
+            proba = model.predict_proba(test.texts, test.contexts, test.openings)
             m = metrics.compute(test.y, space.decide(proba, thr), proba, space)
             rows.append({"fraction": frac, "articles": len(keep), "units": len(sub.texts),
                          **{h: m[h] for h in headline_names(space)}})

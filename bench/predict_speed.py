@@ -2,7 +2,8 @@
 
     python bench/predict_speed.py [--models models] [--sentences 5000]
 
-- sentences per second for every packaged family in models/ (5,000 training sentences, repeated and shuffled; median of 3 passes);
+- sentences per second for every packaged family in models/ (5,000 training sentences, repeated and shuffled; median of 3 passes),
+  and units per second in articles (5,000 training units, each with the unit before it and its article's opening);
 - the fine-tuned predictor (its packaged runtime) against transformers.pipeline("text-classification")
   on the same encoder weights at the pipeline's defaults, and against its own fp32 torch path;
 - how often the optimised runtime's label decisions agree with fp32 (the fine-tuned network's int8
@@ -45,7 +46,19 @@ def sentences(n: int, seed: int = 0) -> list[str]:
     return out
 
 
-def rate(fn, texts: list[str], batch: int = 256, repeats: int = 3) -> float:
+def article_units(n: int, seed: int = 0) -> list[tuple[str, str, str]]:
+    """`n` training units, each with the unit before it and its article's opening, as `claims predict`
+    reads an article (drawn at random, so every article's side texts are of its own)."""
+    from claims.training import loop
+    from claims.training.config import load_config
+    from claims.util.paths import CONFIGS_DIR
+
+    data = loop.load_data(load_config(CONFIGS_DIR / "tfidf_linear.yaml"))
+    idx = random.Random(seed).sample(range(len(data.texts)), min(n, len(data.texts)))
+    return [(data.texts[i], data.contexts[i], data.openings[i]) for i in idx]
+
+
+def rate(fn, texts: list, batch: int = 256, repeats: int = 3) -> float:
     """Sentences per second, the median of `repeats` passes over `texts`."""
     fn(texts[:batch])  # warm-up: first call pays for lazy initialisation
     rates = []
@@ -133,21 +146,26 @@ def main(models: Path = typer.Option(MODELS_DIR), n: int = typer.Option(5000, "-
          write: bool = typer.Option(True, help="Update the speed section of bench/RESULTS.md."),
          only: list[str] = typer.Option(None, "--only", help="Measure just these packages (names in models/).")) -> None:
     texts = sentences(n)
+    in_articles = article_units(n)
     packages = sorted(p for p in models.iterdir() if (p / "MLmodel").exists() and p.name != "default"
                       and (not only or p.name in only))
     lines = [f"Measured by `python bench/predict_speed.py` on {n} training sentences (repeated, shuffled), "
              f"{len(os.sched_getaffinity(0))} CPU cores, batches of 256, median of 3 passes, model load excluded.", "",
-             "| package | family | runtime | sentences/s | cold start (s) |", "|---|---|---|---|---|"]
+             "| package | family | runtime | sentences/s | in articles (units/s) | cold start (s) |",
+             "|---|---|---|---|---|---|"]
     finetune = None
     test_texts, test_contexts = test_split_units()
     agreement = []
     for pkg in packages:
         pred = Predictor.load(pkg)
         sps = rate(pred.predict, texts)
+        aps = rate(lambda units, pred=pred: pred.predict([t for t, _, _ in units], [c for _, c, _ in units],
+                                                         [o for _, _, o in units]), in_articles)
         cold = cold_start(pkg)
         family = pred.model.family_name
-        lines.append(f"| {pkg.name} | `{family}` | {pred.runtime} | {sps:,.0f} | {cold:.2f} |")
-        print(f"{pkg.name:14s} {family:16s} {pred.runtime:9s} {sps:9,.0f} sentences/s  cold start {cold:.2f} s", flush=True)
+        lines.append(f"| {pkg.name} | `{family}` | {pred.runtime} | {sps:,.0f} | {aps:,.0f} | {cold:.2f} |")
+        print(f"{pkg.name:14s} {family:16s} {pred.runtime:9s} {sps:9,.0f} sentences/s  {aps:9,.0f} in articles  "
+              f"cold start {cold:.2f} s", flush=True)
         if pred.runtime.startswith("onnx-encoder"):  # a static package reads its own vectors on every runtime
             ref = Predictor.load(pkg, runtime="fp32")
             b = ref.predict(test_texts, test_contexts)
@@ -155,7 +173,7 @@ def main(models: Path = typer.Option(MODELS_DIR), n: int = typer.Option(5000, "-
             for runtime, title in [*others, ("fp32", "fp32 (torch encoder)")]:
                 other = ref if runtime == "fp32" else Predictor.load(pkg, runtime=runtime)
                 o_sps, o_cold = rate(other.predict, texts), cold_start(pkg, runtime=runtime)
-                lines.append(f"| {pkg.name} | `{family}` | {title} | {o_sps:,.0f} | {o_cold:.2f} |")
+                lines.append(f"| {pkg.name} | `{family}` | {title} | {o_sps:,.0f} | | {o_cold:.2f} |")
                 print(f"{pkg.name:14s} {runtime} {o_sps:9,.0f} sentences/s  cold start {o_cold:.2f} s", flush=True)
             for path in [pred, *(Predictor.load(pkg, runtime=r) for r, _ in others)]:
                 a = path.predict(test_texts, test_contexts)

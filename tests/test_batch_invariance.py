@@ -17,15 +17,21 @@ from claims.util.paths import CONFIGS_DIR
 
 
 @functools.lru_cache(maxsize=1)
-def _last_units() -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _last_units() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     data = loop.load_data(load_config(CONFIGS_DIR / "tfidf_linear.yaml"))  # the whole corpus: read once
-    return tuple(data.texts[-192:]), tuple(data.contexts[-192:])
+    return tuple(data.texts[-192:]), tuple(data.contexts[-192:]), tuple(data.openings[-192:])
 
 
 def _units(n: int = 96) -> tuple[list[str], list[str]]:
     """Whole articles from the end of the training data, which the shrunk packages did not see."""
-    texts, contexts = _last_units()
+    texts, contexts, _ = _last_units()
     return list(texts[-n:]), list(contexts[-n:])
+
+
+def _units_with_openings(n: int = 96) -> tuple[list[str], list[str], list[str]]:
+    """`_units`, with each unit's article opening."""
+    texts, contexts, openings = _last_units()
+    return list(texts[-n:]), list(contexts[-n:]), list(openings[-n:])
 
 
 @pytest.mark.parametrize("package", ["tfidf_package", "ensemble_package"])

@@ -47,12 +47,12 @@ def test_inner_folds_are_grouped_too(corpus):
 class Spy:
     seen: list[str] = []
 
-    def fit(self, texts, y, contexts=None, groups=None):
-        Spy.seen += texts + list(contexts or []) + list(groups or [])
+    def fit(self, texts, y, contexts=None, groups=None, openings=None):
+        Spy.seen += texts + list(contexts or []) + list(groups or []) + list(openings or [])
         return self
 
-    def predict_proba(self, texts, contexts=None):
-        Spy.seen += texts
+    def predict_proba(self, texts, contexts=None, openings=None):
+        Spy.seen += texts + list(openings or [])
         return np.full((len(texts), 11), 0.3)
 
 

@@ -149,6 +149,35 @@ def test_negation_channel_round_trips_and_is_read(name, data, tmp_path):
                                with_neg, atol=1e-9)
 
 
+def test_openings_are_the_first_units_of_the_same_article(data):
+    from claims.corpus.opening import OPENING_UNITS, opening_of
+
+    assert opening_of(["Headline ", " By A. Writer", "Lead.", "Body."]) == "Headline By A. Writer Lead."
+    for doc in dict.fromkeys(data.docs):
+        idx = [i for i, d in enumerate(data.docs) if d == doc]
+        expected = opening_of([data.texts[i] for i in idx[:OPENING_UNITS]])
+        assert {data.openings[i] for i in idx} == {expected}
+    assert len(set(data.openings)) == len(set(data.docs)) > 1
+
+
+@pytest.mark.parametrize("name", ["tfidf_linear.v1", "ensemble.v1"])
+def test_opening_channel_round_trips_and_is_read(name, data, tmp_path):
+    on = shrunk(CONFIG_OF[name], "model.opening=true", "model.min_df=1")
+    off = shrunk(CONFIG_OF[name], "model.opening=false", "model.min_df=1")
+    texts, contexts, openings = data.texts[:9], data.contexts[:9], data.openings[:9]
+    model = build(on.model, on.train, data.schema).fit(data.texts, data.y, data.contexts, data.docs, data.openings)
+    with_opening = model.predict_proba(texts, contexts, openings)
+    loose = model.predict_proba(texts, contexts)  # no opening (loose sentences): still a prediction
+    assert not np.allclose(with_opening, loose) and np.isfinite(loose).all()
+    plain = build(off.model, off.train, data.schema).fit(data.texts, data.y, data.contexts, data.docs, data.openings)
+    np.testing.assert_array_equal(plain.predict_proba(texts, contexts, openings), plain.predict_proba(texts, contexts))
+    model.save(tmp_path / "m")
+    assert any(p.name.endswith("opening.skops") for p in (tmp_path / "m").iterdir())
+    again = load_model(tmp_path / "m")
+    np.testing.assert_allclose(again.predict_proba(texts, contexts, openings), with_opening, atol=1e-9)
+    np.testing.assert_allclose(again.predict_proba(texts, contexts), loose, atol=1e-9)
+
+
 def test_ensemble_reads_the_previous_units_embedding_and_embeds_each_text_once(data, monkeypatch):
     from claims.models import embedding_cache
 

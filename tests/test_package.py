@@ -22,7 +22,8 @@ def test_package_describes_itself(tfidf_package):
     pkg = tfidf_package["package"]
     mlmodel = yaml.safe_load((pkg / "MLmodel").read_text())
     inputs = json.loads(mlmodel["signature"]["inputs"])
-    assert [(c["name"], c["required"]) for c in inputs] == [("text", True), ("id", False), ("context", False)]
+    assert [(c["name"], c["required"]) for c in inputs] == [("text", True), ("id", False), ("context", False),
+                                                                      ("opening", False)]
     assert (pkg / mlmodel["saved_input_example_info"]["artifact_path"]).exists()
     reqs = (pkg / "requirements.txt").read_text()
     assert "torch==2.13.0" in reqs and "scikit-learn==" in reqs and "skops==" in reqs

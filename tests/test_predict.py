@@ -38,6 +38,18 @@ def test_txt_article_is_segmented_as_in_training(tfidf_package, tmp_path):
     assert isinstance(first["claim_type"], list) and isinstance(first["withdrawal"], bool)
 
 
+def test_an_article_gives_every_unit_its_context_and_opening_as_in_training():
+    from claims.corpus.opening import openings
+    from claims.predictor import inputs
+
+    units = list(inputs.read_units(str(SEED)))
+    texts = [u["text"] for u in units]
+    assert [u[inputs.CONTEXT] for u in units] == ["", *texts[:-1]]
+    assert [u[inputs.OPENING] for u in units] == openings([u["doc_id"] for u in units], texts)
+    lines = list(inputs.read_units(str(SEED), lines=True))  # loose lines have neither
+    assert not any(inputs.CONTEXT in u or inputs.OPENING in u for u in lines)
+
+
 def test_lines_mode_keeps_one_unit_per_line_including_empty(tfidf_package, tmp_path):
     src = tmp_path / "lines.txt"
     src.write_text("The army withdrew from the camp. JNIM said so.\n\n   \nResidents fled.\n")

@@ -82,15 +82,17 @@ def test_the_static_package_predicts_without_torch_and_its_labels_do_not_depend_
     vectors = np.load(package / "artifacts" / "model" / onnx_encoder.FOLDER / STATIC_FILE, allow_pickle=False)
     assert vectors.shape == (encoder.load_tokenizer("minilm-l6").vocab_size, 256)
     assert heavy_imports_after_predicting(package) == ("static-encoder", [])
-    from tests.test_batch_invariance import _units
+    from tests.test_batch_invariance import _units_with_openings
 
     predictor = Predictor.load(package)
-    texts, contexts = _units()
-    whole = predictor.predict(texts, contexts)
-    alone = np.vstack([predictor.predict([t], [c]).decisions for t, c in zip(texts, contexts)])
+    texts, contexts, openings = _units_with_openings()
+    whole = predictor.predict(texts, contexts, openings)
+    alone = np.vstack([predictor.predict([t], [c], [o]).decisions for t, c, o in zip(texts, contexts, openings)])
     order = np.random.default_rng(0).permutation(len(texts))
-    shuffled = predictor.predict([texts[i] for i in order], [contexts[i] for i in order]).decisions
+    shuffled = predictor.predict([texts[i] for i in order], [contexts[i] for i in order],
+                                 [openings[i] for i in order]).decisions
     assert (alone == whole.decisions).all() and (shuffled == whole.decisions[order]).all() and whole.decisions.any()
+    assert not np.array_equal(whole.proba, predictor.predict(texts, contexts).proba)  # the opening is read
     # The packaged vectors are those training embedded with (the cached export, in tmp for tests).
     from claims.models import embedding_cache
 

@@ -88,21 +88,23 @@ class Augmenting:
         self.copies, self.seed, self.actors, self.places = copies, seed, actors, places
         self.augmented_units = 0
 
-    def fit(self, texts, y, contexts=None, groups=None):
+    def fit(self, texts, y, contexts=None, groups=None, openings=None):
         texts, y = list(texts), np.asarray(y)
         new_texts, rows = variants(texts, self.gazetteer, self.copies, self.seed, self.actors, self.places)
         self.augmented_units = len(new_texts)
         if contexts is not None:  # a swapped copy keeps the context of the unit it copies
             contexts = list(contexts) + [contexts[i] for i in rows]
+        if openings is not None:  # and the opening of its article
+            openings = list(openings) + [openings[i] for i in rows]
         # and stays in its article, marked: a family that splits by article groups on `article_of` (the two
         # are never separated) and leaves copies out of what it scores (`is_copy`)
         if groups is not None:
             groups = list(groups) + [copy_group(groups[i]) for i in rows]
-        self.model.fit(texts + new_texts, np.concatenate([y, y[rows]]) if rows else y, contexts, groups)
+        self.model.fit(texts + new_texts, np.concatenate([y, y[rows]]) if rows else y, contexts, groups, openings)
         return self
 
-    def predict_proba(self, texts, contexts=None):
-        return self.model.predict_proba(texts, contexts)
+    def predict_proba(self, texts, contexts=None, openings=None):
+        return self.model.predict_proba(texts, contexts, openings)
 
     def __getattr__(self, name):
         return getattr(self.model, name)

@@ -66,7 +66,8 @@ def predict_to_file(
         warnings.simplefilter("ignore")  # truncation is counted and reported once at the end
         for batch in batched(inputs.read_all(paths, lines, errors), batch_size):
             contexts = [str(u.pop(inputs.CONTEXT, None) or "") for u in batch]
-            pred = predictor.predict([u["text"] for u in batch], contexts)
+            openings = [str(u.pop(inputs.OPENING, None) or "") for u in batch]
+            pred = predictor.predict([u["text"] for u in batch], contexts, openings)
             labelled = predictor.labelled_rows(pred)
             rows = [{**unit, **labels} for unit, labels in zip(batch, labelled)]
             writer.write(rows)

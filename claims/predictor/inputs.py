@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from claims.util.errors import InputError, Problem
+from claims.corpus.opening import OPENING_UNITS, opening_of
 from claims.corpus.segment import segment_text
 
 Unit = dict[str, Any]
@@ -43,9 +44,11 @@ def replace_lone_surrogates(value: Any) -> Any:
     return value
 
 
-# Key of a unit's context (the unit before it in its article). Article inputs set it; JSONL and CSV
-# inputs may give it as a `context` field or column; loose lines have none. It is never written out.
+# Keys of a unit's context (the unit before it in its article) and of its article's opening
+# (claims.corpus.opening). Article inputs set both; JSONL, CSV and parquet inputs may give them as
+# `context` and `opening` fields or columns; loose lines have neither. They are never written out.
 CONTEXT = "context"
+OPENING = "opening"
 
 def _decoded_lines(raw_lines, source: str, errors: str) -> Iterator[tuple[int, str]]:
     for lineno, raw in enumerate(raw_lines, start=1):
@@ -85,10 +88,12 @@ def _text(path: str, lines: bool, errors: str) -> Iterator[Unit]:
     with _open_binary(path) as f:
         decoded = list(_decoded_lines(f.read().splitlines(keepends=True), source, errors))
     if not lines:
-        # An article: each unit gets the one before it as context, as in training.
+        # An article: each unit gets the one before it as context and the article's opening, as in training.
+        units = segment_text("".join(text for _, text in decoded), doc_id)
+        opening = opening_of([u.text for u in units[:OPENING_UNITS]])
         previous = ""
-        for u in segment_text("".join(text for _, text in decoded), doc_id):
-            yield {**u.to_dict(), "source": source, CONTEXT: previous}
+        for u in units:
+            yield {**u.to_dict(), "source": source, CONTEXT: previous, OPENING: opening}
             previous = u.text
         return
     offset = 0
@@ -163,12 +168,13 @@ def _parquet(path: str) -> Iterator[Unit]:
 
 def _table_unit(row: dict[str, Any], doc_id: str, index: int) -> Unit:
     """A unit from a JSONL object, CSV row or parquet row: its other fields ride along."""
-    unit: Unit = {k: v for k, v in row.items() if k not in ("text", CONTEXT)}
+    unit: Unit = {k: v for k, v in row.items() if k not in ("text", CONTEXT, OPENING)}
     given = lambda key: row.get(key) not in (None, "")  # noqa: E731 - an empty CSV cell is no value
     unit.update({"id": str(row["id"]) if given("id") else f"{doc_id}:{index}",
                  "doc_id": str(row["doc_id"]) if given("doc_id") else doc_id, "index": index, "text": row["text"] or ""})
-    if isinstance(row.get(CONTEXT), str):
-        unit[CONTEXT] = row[CONTEXT]
+    for side in (CONTEXT, OPENING):
+        if isinstance(row.get(side), str):
+            unit[side] = row[side]
     return unit
 
 

@@ -51,7 +51,8 @@ def signature():
     from mlflow.types import ColSpec, Schema
 
     return ModelSignature(inputs=Schema([ColSpec("string", "text"), ColSpec("string", "id", required=False),
-                                           ColSpec("string", "context", required=False)]))
+                                           ColSpec("string", "context", required=False),
+                                           ColSpec("string", "opening", required=False)]))
 
 
 def _code_copy(dest: Path) -> Path:
@@ -192,7 +193,8 @@ def model_card(folder: Path, name: str, run_id: str | None) -> str:
         "",
         "- The written articles are invented by a few writers; real outlets, translations and topics not",
         "  covered there will score lower. Rare labels have the widest uncertainty.",
-        "- English only. A unit may use the unit before it as context; loose sentences have none.",
+        "- English only. A unit may use the unit before it and its article's opening (first units) as",
+        "  context; loose sentences have neither.",
         "- Inputs longer than the model's limit are truncated (counted in a warning).",
         "",
     ]

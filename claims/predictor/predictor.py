@@ -98,11 +98,14 @@ class Predictor:
     def metadata(self) -> dict[str, Any]:
         return {name: json.loads((self.folder / name).read_text()) for name in ("metrics.json", "data.json")}
 
-    def predict(self, texts: list[str], contexts: list[str] | None = None) -> Prediction:
+    def predict(self, texts: list[str], contexts: list[str] | None = None,
+                openings: list[str] | None = None) -> Prediction:
         """Labels and probabilities per unit; `contexts[i]` is the unit before `texts[i]` in its
-        article, or "" (loose sentences have none)."""
+        article and `openings[i]` its article's opening (claims.corpus.opening), or "" (loose
+        sentences have neither)."""
         texts = list(texts)
         contexts = list(contexts) if contexts is not None else [""] * len(texts)
+        openings = list(openings) if openings is not None else [""] * len(texts)
         n, c = len(texts), len(self.space)
         proba = np.full((n, c), np.nan)
         decisions = np.zeros((n, c), dtype=np.int8)
@@ -111,11 +114,12 @@ class Predictor:
         if keep:
             kept = [str(texts[i]) for i in keep]
             kept_ctx = [str(contexts[i] or "") for i in keep]
+            kept_open = [str(openings[i] or "") for i in keep]
             truncated = self._count_truncated(kept, kept_ctx)
             if self._onnx:
                 p = self.model.apply_constant(self._onnx.predict_proba(kept, kept_ctx).astype(np.float64))
             else:
-                p = self.model.predict_proba(kept, kept_ctx)
+                p = self.model.predict_proba(kept, kept_ctx, kept_open)
             proba[keep] = p
             decisions[keep] = self.space.decide(p, self.thresholds)
         if truncated:

@@ -24,8 +24,8 @@ def env_limit(name: str, default: int) -> int:
 
 
 class ClaimsPyfunc(mlflow.pyfunc.PythonModel):
-    """Input: a DataFrame with a `text` column (optional `id`, and `context`: the unit before it in
-    its article). Output: labels and probabilities."""
+    """Input: a DataFrame with a `text` column (optional `id`, `context`: the unit before it in its
+    article, and `opening`: its article's opening, claims.corpus.opening). Output: labels and probabilities."""
 
     def load_context(self, context):
         from claims.predictor.predictor import Predictor
@@ -57,8 +57,9 @@ class ClaimsPyfunc(mlflow.pyfunc.PythonModel):
         if too_long:
             raise MlflowException(f"unit {too_long[0]} has more than {max_chars} characters ({MAX_CHARS_ENV})",
                                   error_code=INVALID_PARAMETER_VALUE)
-        contexts = clean("context") if "context" in df.columns else None
-        out = pd.DataFrame(self.predictor.labelled_rows(self.predictor.predict(texts, contexts)), index=df.index)
+        side = lambda col: clean(col) if col in df.columns else None  # noqa: E731
+        out = pd.DataFrame(self.predictor.labelled_rows(self.predictor.predict(texts, side("context"), side("opening"))),
+                           index=df.index)
         if "id" in df.columns:
             out.insert(0, "id", df["id"])
         return out

@@ -40,6 +40,7 @@ import numpy as np
 from claims.corpus import annotations, interchange
 from claims.corpus.annotations import Record
 from claims.corpus.labelspace import LabelSpace
+from claims.corpus.opening import OPENING_UNITS, opening_of
 from claims.corpus.schema import Schema
 from claims.corpus.segment import segment_file
 from claims.predictor.predictor import ModelFolderError, Predictor
@@ -298,14 +299,16 @@ def take_budget(order: Sequence[int], sizes: Sequence[int], budget: int | None) 
 # ---------------------------------------------------------------- the whole step
 
 def predict_articles(predictor: Predictor, articles: list[Article]) -> None:
-    """Fill each article's labels, confidence and uncertainty; context = the previous unit of the article."""
+    """Fill each article's labels, confidence and uncertainty; context = the previous unit of the
+    article, and each unit has its article's opening, as in training."""
     texts = [r.text for a in articles for r in a.records]
     contexts = [a.records[k - 1].text if k else "" for a in articles for k in range(len(a.records))]
+    opening = [opening_of([r.text for r in a.records[:OPENING_UNITS]]) for a in articles for _ in a.records]
     labels: list[dict[str, Any]] = []
     confidence: list[float] = []
     per_task: list[dict[str, float]] = []
     for start in range(0, len(texts), BATCH):
-        pred = predictor.predict(texts[start:start + BATCH], contexts[start:start + BATCH])
+        pred = predictor.predict(texts[start:start + BATCH], contexts[start:start + BATCH], opening[start:start + BATCH])
         labels += [predictor.space.decode(row) for row in pred.decisions]
         confidence += unit_scores(pred.proba, predictor.thresholds, predictor.space)
         per_task += task_confidence(pred.proba, predictor.thresholds, predictor.space)

@@ -27,6 +27,7 @@ from claims.training import tracking
 from claims.training.config import ExperimentConfig
 from claims.corpus.dataset import files_digest, label_matrix, load_dataset
 from claims.corpus.manifest import MANIFEST_PATH, load_manifest
+from claims.corpus.opening import openings
 from claims.util.errors import InputError, Problem
 from claims.corpus.augment import Augmenting
 from claims.training.evaluation import metrics, splits, thresholds
@@ -52,6 +53,7 @@ class Data:
     countries: list[str] = field(default_factory=list)  # per unit, from the manifest ("unlisted" otherwise)
     splits: list[str] = field(default_factory=list)  # per unit: the manifest split
     contexts: list[str] = field(default_factory=list)  # per unit: the unit before it in its article, or ""
+    openings: list[str] = field(default_factory=list)  # per unit: its article's opening (claims.corpus.opening)
 
     @property
     def space(self) -> LabelSpace:
@@ -60,7 +62,8 @@ class Data:
     def subset(self, idx: np.ndarray) -> "Data":
         pick = lambda xs: [xs[i] for i in idx]  # noqa: E731
         return Data(self.schema, self.paths, self.digest, pick(self.ids), pick(self.docs), pick(self.texts),
-                    self.y[idx], self.gazetteer, pick(self.countries), pick(self.splits), pick(self.contexts))
+                    self.y[idx], self.gazetteer, pick(self.countries), pick(self.splits), pick(self.contexts),
+                    pick(self.openings))
 
 
 @dataclass
@@ -152,7 +155,7 @@ def _read(cfg: ExperimentConfig, schema: Schema, paths: list[Path], allow_test: 
     contexts = [texts[i - 1] if i and docs[i - 1] == docs[i] else "" for i in range(len(texts))]
     return Data(schema, paths, files_digest(paths), ids, docs, texts, label_matrix(ds, schema), None,
                 [a.country if (a := article(d)) else "unlisted" for d in docs],
-                [a.split if (a := article(d)) else "unlisted" for d in docs], contexts)
+                [a.split if (a := article(d)) else "unlisted" for d in docs], contexts, openings(docs, texts))
 
 
 def plan(cfg: ExperimentConfig, data: Data, test: Data | None) -> dict[str, list]:
@@ -208,7 +211,8 @@ def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress
         def fit_on(train_cfg, idx: np.ndarray) -> ClaimsModel:
             set_seed(train_cfg.seed)
             return new_model(train_cfg).fit([data.texts[i] for i in idx], data.y[idx],
-                                            [data.contexts[i] for i in idx], [data.docs[i] for i in idx])
+                                            [data.contexts[i] for i in idx], [data.docs[i] for i in idx],
+                                            [data.openings[i] for i in idx])
 
         def fit_with_thresholds(train_cfg, idx: np.ndarray) -> tuple[ClaimsModel, np.ndarray]:
             """Fit on `idx`; thresholds from a grouped inner split of `idx` only."""
@@ -217,7 +221,7 @@ def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress
                 thr = thresholds.inner_thresholds(
                     lambda: new_model(train_cfg), [data.texts[i] for i in idx], data.y[idx],
                     np.asarray(data.docs)[idx], space, cfg.eval.inner_folds, cfg.eval.default_threshold,
-                    [data.contexts[i] for i in idx])
+                    [data.contexts[i] for i in idx], [data.openings[i] for i in idx])
             return fit_on(train_cfg, idx), thr
 
         def cross_validate(prefix: str, fold_list) -> tuple[np.ndarray, np.ndarray]:
@@ -240,7 +244,8 @@ def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress
                             model, thr = fit_on(train_cfg, tr), None
                         else:
                             model, thr = fit_with_thresholds(train_cfg, tr)
-                        oof[te] = model.predict_proba([data.texts[i] for i in te], [data.contexts[i] for i in te])
+                        oof[te] = model.predict_proba([data.texts[i] for i in te], [data.contexts[i] for i in te],
+                                                      [data.openings[i] for i in te])
                         fold_runs.append((child.info.run_id, te, thr))
                         mlflow.log_metric("data.augmented_units", getattr(model, "augmented_units", 0))
                         for epoch, loss in enumerate(model.history_, start=1):
@@ -286,7 +291,8 @@ def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress
         set_seed(cfg.train.seed)
         progress.step("final fit on all training data" + (", scored on the test split" if test is not None else ""))
         t_final = time.perf_counter()
-        final = new_model(cfg.train).fit(list(data.texts), data.y, list(data.contexts), list(data.docs))
+        final = new_model(cfg.train).fit(list(data.texts), data.y, list(data.contexts), list(data.docs),
+                                         list(data.openings))
         mlflow.log_metric("time.final_fit_seconds", time.perf_counter() - t_final)
         mlflow.log_metric("data.augmented_units", getattr(final, "augmented_units", 0))
         for epoch, loss in enumerate(final.history_, start=1):
@@ -325,7 +331,7 @@ def _log_stopping(model, prefix: str) -> None:
 
 
 def _score(model: ClaimsModel, thr: np.ndarray, test: Data, space: LabelSpace) -> dict[str, float]:
-    proba = model.predict_proba(list(test.texts), list(test.contexts))
+    proba = model.predict_proba(list(test.texts), list(test.contexts), list(test.openings))
     return metrics.compute(test.y, space.decide(proba, thr), proba, space)
 
 

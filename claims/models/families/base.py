@@ -35,6 +35,8 @@ class ClaimsModel:
     # Whether `_fit` takes each unit's article (for inner splits); a swapped copy's group is its
     # article's, marked (claims.corpus.augment.article_of, is_copy).
     reads_groups: ClassVar[bool] = False
+    # Whether `_fit` and `_predict_proba` take each unit's article opening (claims.corpus.opening).
+    reads_openings: bool = False
 
     def __init__(self, options: ModelConfig, train: TrainConfig, space: LabelSpace):
         self.options = options
@@ -48,11 +50,12 @@ class ClaimsModel:
 
     # -- the contract -------------------------------------------------------------------------
     def fit(self, texts: list[str], y: np.ndarray, contexts: list[str] | None = None,
-            groups: list[str] | None = None) -> "ClaimsModel":
+            groups: list[str] | None = None, openings: list[str] | None = None) -> "ClaimsModel":
         """Learn from units and their labels; `contexts[i]` is the unit before `texts[i]` in its
-        article ("" for the first unit and for loose sentences), `groups[i]` its article. Families
-        that read no context ignore it; without groups, a family that splits by article takes each
-        run of units chained by their contexts as one article."""
+        article ("" for the first unit and for loose sentences), `groups[i]` its article, `openings[i]`
+        its article's opening ("" for loose sentences). Families that read no context or opening
+        ignore them; without groups, a family that splits by article takes each run of units chained
+        by their contexts as one article."""
         y = np.asarray(y)
         if y.shape != (len(texts), len(self.space)):
             raise ValueError(f"y has shape {y.shape}, expected {(len(texts), len(self.space))}")
@@ -62,16 +65,18 @@ class ClaimsModel:
             warnings.warn(f"label {self.space.column_names[j]} has {'no positive' if rates[j] == 0 else 'no negative'} "
                           f"example in the training data: predicting its base rate", ConstantLabelWarning, stacklevel=2)
         ctx = _contexts(texts, contexts)
+        extra = {"openings": _contexts(texts, openings, "openings")} if self.reads_openings else {}
         if self.reads_groups:
-            self._fit(list(texts), y, ctx, groups=_groups(texts, ctx, groups))
-        else:
-            self._fit(list(texts), y, ctx)
+            extra["groups"] = _groups(texts, ctx, groups)
+        self._fit(list(texts), y, ctx, **extra)
         if self.on_fit_end:
             self.on_fit_end()
         return self
 
-    def predict_proba(self, texts: list[str], contexts: list[str] | None = None) -> np.ndarray:
-        proba = np.asarray(self._predict_proba(list(texts), _contexts(texts, contexts)),
+    def predict_proba(self, texts: list[str], contexts: list[str] | None = None,
+                      openings: list[str] | None = None) -> np.ndarray:
+        extra = {"openings": _contexts(texts, openings, "openings")} if self.reads_openings else {}
+        proba = np.asarray(self._predict_proba(list(texts), _contexts(texts, contexts), **extra),
                            dtype=np.float64).reshape(len(texts), len(self.space))
         return self.apply_constant(proba)
 
@@ -117,11 +122,12 @@ class ClaimsModel:
         raise NotImplementedError
 
 
-def _contexts(texts: list[str], contexts: list[str] | None) -> list[str]:
+def _contexts(texts: list[str], contexts: list[str] | None, what: str = "contexts") -> list[str]:
+    """Per-unit side texts (contexts, openings) checked against the units; none given is "" each."""
     if contexts is None:
         return [""] * len(texts)
     if len(contexts) != len(texts):
-        raise ValueError(f"{len(contexts)} contexts for {len(texts)} texts")
+        raise ValueError(f"{len(contexts)} {what} for {len(texts)} texts")
     return [c or "" for c in contexts]
 
 

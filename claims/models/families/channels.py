@@ -7,7 +7,9 @@
 - `context`: word n-grams of the unit before it in its article, down-weighted, for "the move", "he
   said" and quotes that run on.
 - `negation`: word n-grams of the unit with the words inside a negation's scope marked
-  ("denied neg_they neg_left"), and a token for questions.
+  ("denied neg_they neg_left"), and a token for questions;
+- `opening`: word n-grams of the article's opening (claims.corpus.opening), down-weighted, so the
+  voice of a communiqué, a mission's release or a think-tank report (R1, R14) reaches every unit.
 The gazetteer is saved with the model (`typed_mentions.json`), so a package needs nothing outside it.
 `TypedMentions.canonical_from_gazetteer` rewrites names instead of typing them, for families that
 rewrite their input before every feature (ensemble.v1's `canonical_mentions`).
@@ -78,6 +80,9 @@ class ChannelOptions(BaseModel):
     context_weight: float = Field(default=0.5, gt=0)
     negation: bool = Field(default=False, description="Add word n-grams of the unit with every word in a "
                                                       "negation's scope marked, and a token for questions.")
+    opening: bool = Field(default=False, description="Add word n-grams of the unit's article opening (its "
+                                                     "first units); a loose sentence has none.")
+    opening_weight: float = Field(default=0.5, gt=0)
 
 
 def ngram_features(o) -> FeatureUnion:
@@ -163,7 +168,7 @@ class Channels:
     def __init__(self, options):
         self.o = options
 
-    def fit_transform(self, texts: list[str], contexts: list[str]):
+    def fit_transform(self, texts: list[str], contexts: list[str], openings: list[str] | None = None):
         o = self.o
         self.ngrams_ = ngram_features(o)
         with analysed_once(*(vec for _, vec in self.ngrams_.transformer_list)):
@@ -182,17 +187,26 @@ class Channels:
             self.negation_vec_ = _word_pairs(o)
             with analysed_once(self.negation_vec_):
                 blocks.append(self.negation_vec_.fit_transform([mark_negation(t) for t in texts]))
+        if o.opening:
+            self.opening_vec_ = _word_pairs(o)
+            with analysed_once(self.opening_vec_):
+                blocks.append(self._side_block(self.opening_vec_, openings or [""] * len(texts), "openingnone",
+                                               o.opening_weight, fit=True))
         return sparse.hstack(blocks).tocsr()
 
     def _context_block(self, contexts: list[str], fit: bool = False):
-        # No previous unit (an article's first line, or text given without context) is a token of
-        # its own, so it is learned as such and the vocabulary is never empty.
-        ctx = [(self.typed_.mask(c) if self.o.typed_mentions else c) if c.strip() else "ctxstart"
-               for c in contexts]
-        x = self.context_vec_.fit_transform(ctx) if fit else self.context_vec_.transform(ctx)
-        return x * self.o.context_weight
+        return self._side_block(self.context_vec_, contexts, "ctxstart", self.o.context_weight, fit)
 
-    def transform(self, texts: list[str], contexts: list[str]):
+    def _side_block(self, vec, sides: list[str], none_token: str, weight: float, fit: bool = False):
+        # No side text is a token of its own, so the vocabulary is never empty and, where training
+        # has such units (an article's first unit has no previous one), it is learned as such. Every
+        # training unit has an opening: a loose sentence's opening block is all zeros, and the other
+        # blocks decide.
+        side = [(self.typed_.mask(c) if self.o.typed_mentions else c) if c.strip() else none_token for c in sides]
+        x = vec.fit_transform(side) if fit else vec.transform(side)
+        return x * weight
+
+    def transform(self, texts: list[str], contexts: list[str], openings: list[str] | None = None):
         blocks = [self.ngrams_.transform(texts)]
         if self.o.typed_mentions:
             blocks.append(self.typed_vec_.transform([self.typed_.mask(t) for t in texts]))
@@ -200,6 +214,9 @@ class Channels:
             blocks.append(self._context_block(contexts))
         if self.o.negation:
             blocks.append(self.negation_vec_.transform([mark_negation(t) for t in texts]))
+        if self.o.opening:
+            blocks.append(self._side_block(self.opening_vec_, openings or [""] * len(texts), "openingnone",
+                                           self.o.opening_weight))
         return sparse.hstack(blocks).tocsr()
 
     def save(self, path: Path, prefix: str = "") -> None:
@@ -211,6 +228,8 @@ class Channels:
             sklearn_io.dump(self.context_vec_, path / f"{prefix}context.skops")
         if self.o.negation:
             sklearn_io.dump(self.negation_vec_, path / f"{prefix}negation.skops")
+        if self.o.opening:
+            sklearn_io.dump(self.opening_vec_, path / f"{prefix}opening.skops")
 
     def load(self, path: Path, prefix: str = "") -> "Channels":
         self.ngrams_ = sklearn_io.load(path / f"{prefix}ngrams.skops")
@@ -221,4 +240,6 @@ class Channels:
             self.context_vec_ = sklearn_io.load(path / f"{prefix}context.skops")
         if self.o.negation:
             self.negation_vec_ = sklearn_io.load(path / f"{prefix}negation.skops")
+        if self.o.opening:
+            self.opening_vec_ = sklearn_io.load(path / f"{prefix}opening.skops")
         return self

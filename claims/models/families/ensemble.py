@@ -74,19 +74,24 @@ class Ensemble(ClaimsModel):
                                                       self.train_config, self.space)
         return parts
 
-    def _features(self, texts, contexts, fit: bool = False):
+    @property
+    def reads_openings(self) -> bool:
+        return self.options.opening and "tfidf" in self.options.features
+
+    def _features(self, texts, contexts, openings=None, fit: bool = False):
         if self.options.canonical_mentions:
             if fit:
                 self.canonical_ = TypedMentions.canonical_from_gazetteer()
             texts = [self.canonical_.mask(t) for t in texts]
             contexts = [self.canonical_.mask(c) for c in contexts]
+            openings = [self.canonical_.mask(o) for o in openings] if openings is not None else None
         blocks = []
         if "tfidf" in self.parts_:
             if fit:
                 self.channels_ = Channels(self.options)
-                blocks.append(self.channels_.fit_transform(texts, contexts))
+                blocks.append(self.channels_.fit_transform(texts, contexts, openings))
             else:
-                blocks.append(self.channels_.transform(texts, contexts))
+                blocks.append(self.channels_.transform(texts, contexts, openings))
         if "embeddings" in self.parts_:
             blocks.extend(sparse.csr_matrix(b) for b in self._embeddings(texts, contexts))
         if "rules" in self.parts_:
@@ -108,15 +113,15 @@ class Ensemble(ClaimsModel):
         previous[present] = vectors[len(texts):]
         return [vectors[:len(texts)], previous * self.options.context_embeddings]
 
-    def _fit(self, texts, y, contexts):
+    def _fit(self, texts, y, contexts, openings=None):
         self.parts_ = self._parts()
         if "rules" in self.parts_:
             self.parts_["rules"].prepare()
         self.head_ = fit_head(make_head(self.options.C, self.options.class_weight, self.train_config.seed),
-                              self._features(texts, contexts, fit=True), y)
+                              self._features(texts, contexts, openings, fit=True), y)
 
-    def _predict_proba(self, texts, contexts):
-        return self.head_.predict_proba(self._features(texts, contexts))
+    def _predict_proba(self, texts, contexts, openings=None):
+        return self.head_.predict_proba(self._features(texts, contexts, openings))
 
     def for_inference(self):
         for name in ("embeddings", "rules"):

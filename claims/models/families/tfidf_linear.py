@@ -1,4 +1,5 @@
-"""tfidf_linear.v1: TF-IDF n-grams (optionally typed mentions, the previous unit and negation scope), a logistic
+"""tfidf_linear.v1: TF-IDF n-grams (optionally typed mentions, the previous unit, negation scope and
+the article's opening), a logistic
 regression per label."""
 
 from __future__ import annotations
@@ -25,13 +26,17 @@ class TfidfLinear(ClaimsModel):
     family_name = "tfidf_linear.v1"
     Options = TfidfLinearOptions
 
-    def _fit(self, texts, y, contexts):
+    @property
+    def reads_openings(self) -> bool:
+        return self.options.opening
+
+    def _fit(self, texts, y, contexts, openings=None):
         self.channels_ = Channels(self.options)
-        X = self.channels_.fit_transform(texts, contexts)
+        X = self.channels_.fit_transform(texts, contexts, openings)
         self.head_ = fit_head(make_head(self.options.C, self.options.class_weight, self.train_config.seed), X, y)
 
-    def _predict_proba(self, texts, contexts):
-        return self.head_.predict_proba(self.channels_.transform(texts, contexts))
+    def _predict_proba(self, texts, contexts, openings=None):
+        return self.head_.predict_proba(self.channels_.transform(texts, contexts, openings))
 
     def _save(self, path: Path):
         self.channels_.save(path)

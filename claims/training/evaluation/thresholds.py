@@ -49,13 +49,15 @@ def inner_thresholds(
     n_splits: int,
     default: float,
     contexts: list[str] | None = None,
+    openings: list[str] | None = None,
 ) -> np.ndarray:
     """Thresholds from a grouped inner split of one training part: the test fold is never passed in."""
     oof = np.full(y.shape, np.nan)
+    pick = lambda side, idx: [side[i] for i in idx] if side is not None else None  # noqa: E731
     for tr, va in inner_folds(groups, n_splits):
-        ctx = (lambda idx: [contexts[i] for i in idx]) if contexts is not None else (lambda idx: None)  # noqa: E731
-        model = make_model().fit([texts[i] for i in tr], y[tr], ctx(tr), [str(g) for g in groups[tr]])
-        oof[va] = model.predict_proba([texts[i] for i in va], ctx(va))
+        model = make_model().fit([texts[i] for i in tr], y[tr], pick(contexts, tr), [str(g) for g in groups[tr]],
+                                 pick(openings, tr))
+        oof[va] = model.predict_proba([texts[i] for i in va], pick(contexts, va), pick(openings, va))
     seen = ~np.isnan(oof).any(axis=1)
     if not seen.any():
         return np.full(len(space), default)
