@@ -35,8 +35,6 @@ class ClaimsModel:
     # Whether `_fit` takes each unit's article (for inner splits); a swapped copy's group is its
     # article's, marked (claims.corpus.augment.article_of, is_copy).
     reads_groups: ClassVar[bool] = False
-    # Whether `_fit` and `_predict_proba` take each unit's article opening (claims.corpus.opening).
-    reads_openings: bool = False
 
     def __init__(self, options: ModelConfig, train: TrainConfig, space: LabelSpace):
         self.options = options
@@ -47,6 +45,11 @@ class ClaimsModel:
         # Progress hooks, set by whoever drives training; never saved.
         self.on_epoch: Callable[[int, float], None] | None = None
         self.on_fit_end: Callable[[], None] | None = None
+
+    @property
+    def reads_openings(self) -> bool:
+        """Whether `_fit` and `_predict_proba` take each unit's article opening (claims.corpus.opening)."""
+        return False
 
     # -- the contract -------------------------------------------------------------------------
     def fit(self, texts: list[str], y: np.ndarray, contexts: list[str] | None = None,

@@ -190,21 +190,34 @@ class Channels:
         if o.opening:
             self.opening_vec_ = _word_pairs(o)
             with analysed_once(self.opening_vec_):
-                blocks.append(self._side_block(self.opening_vec_, openings or [""] * len(texts), "openingnone",
-                                               o.opening_weight, fit=True))
+                blocks.append(self._opening_block(openings or [""] * len(texts), fit=True))
         return sparse.hstack(blocks).tocsr()
 
     def _context_block(self, contexts: list[str], fit: bool = False):
         return self._side_block(self.context_vec_, contexts, "ctxstart", self.o.context_weight, fit)
 
+    def _opening_block(self, openings: list[str], fit: bool = False):
+        # An opening repeats on every unit of its article: the vectorizer is fitted on each distinct
+        # opening once, so its min_df and IDF count articles (an n-gram of one article's opening alone
+        # is dropped, not learned as that article's fingerprint), and each is analysed once.
+        side = self._side_texts(openings, "openingnone")
+        distinct = list(dict.fromkeys(side))
+        if fit:
+            self.opening_vec_.fit(distinct)
+        row = {text: i for i, text in enumerate(distinct)}
+        return self.opening_vec_.transform(distinct)[[row[t] for t in side]] * self.o.opening_weight
+
     def _side_block(self, vec, sides: list[str], none_token: str, weight: float, fit: bool = False):
+        side = self._side_texts(sides, none_token)
+        x = vec.fit_transform(side) if fit else vec.transform(side)
+        return x * weight
+
+    def _side_texts(self, sides: list[str], none_token: str) -> list[str]:
         # No side text is a token of its own, so the vocabulary is never empty and, where training
         # has such units (an article's first unit has no previous one), it is learned as such. Every
         # training unit has an opening: a loose sentence's opening block is all zeros, and the other
-        # blocks decide.
-        side = [(self.typed_.mask(c) if self.o.typed_mentions else c) if c.strip() else none_token for c in sides]
-        x = vec.fit_transform(side) if fit else vec.transform(side)
-        return x * weight
+        # blocks decide (the behavioural suites, loose sentences all, measure that case).
+        return [(self.typed_.mask(c) if self.o.typed_mentions else c) if c.strip() else none_token for c in sides]
 
     def transform(self, texts: list[str], contexts: list[str], openings: list[str] | None = None):
         blocks = [self.ngrams_.transform(texts)]
@@ -215,8 +228,7 @@ class Channels:
         if self.o.negation:
             blocks.append(self.negation_vec_.transform([mark_negation(t) for t in texts]))
         if self.o.opening:
-            blocks.append(self._side_block(self.opening_vec_, openings or [""] * len(texts), "openingnone",
-                                           self.o.opening_weight))
+            blocks.append(self._opening_block(openings or [""] * len(texts)))
         return sparse.hstack(blocks).tocsr()
 
     def save(self, path: Path, prefix: str = "") -> None:
