@@ -105,15 +105,16 @@ print(time.perf_counter() - t)
 """
 
 
-def test_split_units() -> tuple[list[str], list[str]]:
-    """The sealed test split's units and their previous units (measuring agreement chooses nothing)."""
+def test_split_units() -> tuple[list[str], list[str], list[str]]:
+    """The sealed test split's units, their previous units and their articles' openings (measuring
+    agreement chooses nothing)."""
     from claims.training import loop
     from claims.training.config import load_config
     from claims.util.paths import CONFIGS_DIR
 
     cfg = load_config(CONFIGS_DIR / "ensemble.yaml")
     test = loop.load_test_split(cfg, loop.load_data(cfg).docs)
-    return list(test.texts), list(test.contexts)
+    return list(test.texts), list(test.contexts), list(test.openings)
 
 
 def cold_start(pkg: Path, repeats: int = 3, runtime: str = "auto") -> float:
@@ -154,7 +155,7 @@ def main(models: Path = typer.Option(MODELS_DIR), n: int = typer.Option(5000, "-
              "| package | family | runtime | sentences/s | in articles (units/s) | cold start (s) |",
              "|---|---|---|---|---|---|"]
     finetune = None
-    test_texts, test_contexts = test_split_units()
+    test_texts, test_contexts, test_openings = test_split_units()
     agreement = []
     for pkg in packages:
         pred = Predictor.load(pkg)
@@ -168,7 +169,7 @@ def main(models: Path = typer.Option(MODELS_DIR), n: int = typer.Option(5000, "-
               f"cold start {cold:.2f} s", flush=True)
         if pred.runtime.startswith("onnx-encoder"):  # a static package reads its own vectors on every runtime
             ref = Predictor.load(pkg, runtime="fp32")
-            b = ref.predict(test_texts, test_contexts)
+            b = ref.predict(test_texts, test_contexts, test_openings)
             others = [("onnx-encoder", "ONNX fp32 encoder")] if pred.runtime == "onnx-encoder-int8" else []
             for runtime, title in [*others, ("fp32", "fp32 (torch encoder)")]:
                 other = ref if runtime == "fp32" else Predictor.load(pkg, runtime=runtime)
@@ -176,7 +177,7 @@ def main(models: Path = typer.Option(MODELS_DIR), n: int = typer.Option(5000, "-
                 lines.append(f"| {pkg.name} | `{family}` | {title} | {o_sps:,.0f} | | {o_cold:.2f} |")
                 print(f"{pkg.name:14s} {runtime} {o_sps:9,.0f} sentences/s  cold start {o_cold:.2f} s", flush=True)
             for path in [pred, *(Predictor.load(pkg, runtime=r) for r, _ in others)]:
-                a = path.predict(test_texts, test_contexts)
+                a = path.predict(test_texts, test_contexts, test_openings)
                 agreement.append(f"- `{pkg.name}`, {path.runtime}: {np.mean(a.decisions == b.decisions):.2%} of "
                                  f"{a.decisions.size:,} (unit, label) pairs; largest probability difference "
                                  f"{np.nanmax(np.abs(a.proba - b.proba)):.1e}.")

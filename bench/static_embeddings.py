@@ -83,8 +83,8 @@ def quality(config: Path) -> dict[str, dict[str, float]]:
         base = build(opts.model_copy(update={"features": ["tfidf", "rules"]}), cfg.train, data.schema)
         base.parts_ = base._parts()
         base.parts_["rules"].prepare()
-        b_tr = base._features(pick(train, data.texts), pick(train, data.contexts), fit=True)
-        b_te = base._features(pick(test, data.texts), pick(test, data.contexts))
+        b_tr = base._features(pick(train, data.texts), pick(train, data.contexts), pick(train, data.openings), fit=True)
+        b_te = base._features(pick(test, data.texts), pick(test, data.contexts), pick(test, data.openings))
         mask = base.canonical_.mask  # the default embeds masked text; the static variants read the same
         emb = build(opts.model_copy(update={"features": ["embeddings"]}), cfg.train, data.schema)
         emb.parts_ = emb._parts()

@@ -61,10 +61,13 @@ def test_threshold_tuning_never_sees_the_test_fold(corpus):
     docs = np.asarray(docs)
     held_out, train, test = next(splits.article_folds(list(docs), 5))
     Spy.seen = []
-    thr = thresholds.inner_thresholds(Spy, [texts[i] for i in train], y[train], docs[train], space, 2, 0.5)
+    opening = lambda idx: [f"OPENING of {docs[i]}" for i in idx]  # noqa: E731
+    thr = thresholds.inner_thresholds(Spy, [texts[i] for i in train], y[train], docs[train], space, 2, 0.5,
+                                      openings=opening(train))
     assert thr.shape == (len(space),)
     test_texts = {texts[i] for i in test} - {texts[i] for i in train}  # headlines repeat across sites
-    assert Spy.seen and not (set(Spy.seen) & test_texts)
+    assert Spy.seen and not (set(Spy.seen) & (test_texts | set(opening(test))))
+    assert set(opening(train)) <= set(Spy.seen)  # the openings were passed on, to fit and to predict
 
 
 def test_tune_picks_the_best_f1_threshold(schema):

@@ -92,7 +92,16 @@ def test_the_static_package_predicts_without_torch_and_its_labels_do_not_depend_
     shuffled = predictor.predict([texts[i] for i in order], [contexts[i] for i in order],
                                  [openings[i] for i in order]).decisions
     assert (alone == whole.decisions).all() and (shuffled == whole.decisions[order]).all() and whole.decisions.any()
-    assert not np.array_equal(whole.proba, predictor.predict(texts, contexts).proba)  # the opening is read
+    assert not np.allclose(whole.proba, predictor.predict(texts, contexts).proba, equal_nan=True)  # the opening is read
+    # The pyfunc (REST, `mlflow models predict`) reads the `context` and `opening` columns as the predictor does.
+    import mlflow.pyfunc
+    import pandas as pd
+
+    served = mlflow.pyfunc.load_model(str(package)).predict(
+        pd.DataFrame({"text": texts[:8], "context": contexts[:8], "opening": openings[:8]}))
+    np.testing.assert_allclose(served["p.attribution.external_observer"].to_numpy(),
+                               whole.proba[:8, predictor.space.column_names.index("attribution.external_observer")],
+                               atol=1e-5)  # the rows carry probabilities to 5 places
     # The packaged vectors are those training embedded with (the cached export, in tmp for tests).
     from claims.models import embedding_cache
 

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from claims.cli import app
 from claims.corpus.labelspace import LabelSpace
+from claims.corpus.opening import OPENING_UNITS, opening_of
 from claims.corpus.segment import segment_file
 from claims.predictor import suggest
 from claims.predictor.predictor import Predictor
@@ -23,11 +24,12 @@ SEED = SEEDS[0]
 
 
 def _expected(package: Path, path: Path) -> tuple[list[str], list[dict], np.ndarray]:
-    """Unit ids, the predictor's labels and probabilities for one article, context = previous unit."""
+    """Unit ids, the predictor's labels and probabilities for one article, context = previous unit,
+    and the article's opening."""
     predictor = Predictor.load(package)
     units = segment_file(path)
     texts = [u.text for u in units]
-    pred = predictor.predict(texts, [""] + texts[:-1])
+    pred = predictor.predict(texts, [""] + texts[:-1], [opening_of(texts[:OPENING_UNITS])] * len(texts))
     return [u.id for u in units], [predictor.space.decode(row) for row in pred.decisions], pred.proba
 
 
