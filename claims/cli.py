@@ -489,7 +489,7 @@ def package_cmd(
 @app.command()
 @reports_input_errors
 def predict(
-    inputs: Annotated[list[str], typer.Argument(help=".txt articles, .jsonl (text, id), .csv or .parquet (a text column), or - for stdin; other fields pass through.")],
+    inputs: Annotated[list[str], typer.Argument(help=".txt articles, .jsonl (text, id), .csv or .parquet (a text column), or - for stdin; context and opening fields are read, other fields pass through.")],
     model: Annotated[Path, typer.Option("--model", help="A packaged model folder, e.g. models/default.")],
     output: Annotated[Path, typer.Option("-o", "--output", help=".jsonl, .csv or .parquet; written only when complete.")],
     lines: Annotated[bool, typer.Option("--lines", help="Text inputs: one unit per line, no segmentation.")] = False,

@@ -169,7 +169,9 @@ def model_card(folder: Path, name: str, run_id: str | None) -> str:
         "Each figure is F1 with thresholds chosen without the scored units. (a) grouped 5-fold",
         "cross-validation by article and (b) leave-one-country-out on the training data; (d) this model on",
         "the sealed test split (articles by other writers, never used to choose anything). (d) is what to",
-        "expect on a new article; real reporting from unseen outlets may score lower.",
+        "expect on a new article predicted whole (each unit with its previous unit and its article's",
+        "opening, as `claims predict` reads a .txt article); real reporting from unseen outlets may",
+        "score lower.",
         *([] if any(k.startswith("country.") for k in metrics) else [
             "",
             "(b) was not run for this model (`make run` leaves it out to fit its time budget; `make bench`",

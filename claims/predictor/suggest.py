@@ -2,7 +2,7 @@
 
 `claims suggest` reads raw articles (segmented exactly as `claims segment` does) or unit JSONL files,
 predicts every unit with a packaged model (each unit with the previous unit of its article as
-context, as in training) and writes Label Studio tasks or Prodigy examples with the model's labels
+context and its article's opening, as in training) and writes Label Studio tasks or Prodigy examples with the model's labels
 as pre-annotations (`claims.corpus.interchange` writes them).
 
 Annotators read a unit with its predecessor, so articles stay whole: the strategy ranks *articles*
