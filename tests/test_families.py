@@ -181,20 +181,6 @@ def test_opening_channel_round_trips_and_is_read(name, data, tmp_path):
     np.testing.assert_allclose(again.predict_proba(texts, contexts), loose, atol=1e-9)
 
 
-def test_the_opening_vocabulary_counts_articles_not_units(data):
-    from collections import Counter
-
-    from claims.models.families.channels import Channels
-
-    channels = Channels(shrunk("tfidf_linear", "model.opening=true").model)
-    channels.fit_transform(data.texts, data.contexts, data.openings)
-    analyse = channels.opening_vec_.build_analyzer()
-    articles = Counter(g for o in set(channels._side_texts(data.openings, "")) for g in set(analyse(o)))
-    # Every article has several units, so fitted per unit each of these would pass min_df=2.
-    assert any(n == 1 for n in articles.values())
-    assert set(channels.opening_vec_.vocabulary_) == {g for g, n in articles.items() if n >= 2}
-
-
 def test_ensemble_reads_the_previous_units_embedding_and_embeds_each_text_once(data, monkeypatch):
     from claims.models import embedding_cache
 
