@@ -200,7 +200,7 @@ class Channels:
         # An opening repeats on every unit of its article, so its n-grams' min_df and IDF count units:
         # an n-gram of one article's opening passes min_df=2, and a long article's opening weighs more.
         # Fitting on each distinct opening once (counting articles) was measured against this, one run
-        # each: (a) +.000 / +.001 / +.002, (b) -.001 / +.003 / +.001, behaviour 89.1% -> 87.8%, the
+        # each: (a) -.0003 / +.0012 / +.0025, (b) -.0007 / +.0028 / +.0008, behaviour 89.1% -> 87.8%, the
         # rule's score .848 -> .844 (bench/RESULTS.md, "The article's opening"), so this stays.
         # Each distinct opening is transformed once and its row repeated.
         side = self._side_texts(openings, "openingnone")
