@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from claims.util.errors import InputError, Problem
-from claims.corpus.opening import OPENING_UNITS, opening_of
+from claims.corpus.opening import opening_of
 from claims.corpus.segment import segment_text
 
 Unit = dict[str, Any]
@@ -90,7 +90,7 @@ def _text(path: str, lines: bool, errors: str) -> Iterator[Unit]:
     if not lines:
         # An article: each unit gets the one before it as context and the article's opening, as in training.
         units = segment_text("".join(text for _, text in decoded), doc_id)
-        opening = opening_of([u.text for u in units[:OPENING_UNITS]])
+        opening = opening_of([u.text for u in units])
         previous = ""
         for u in units:
             yield {**u.to_dict(), "source": source, CONTEXT: previous, OPENING: opening}

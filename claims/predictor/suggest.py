@@ -40,7 +40,7 @@ import numpy as np
 from claims.corpus import annotations, interchange
 from claims.corpus.annotations import Record
 from claims.corpus.labelspace import LabelSpace
-from claims.corpus.opening import OPENING_UNITS, opening_of
+from claims.corpus.opening import opening_of
 from claims.corpus.schema import Schema
 from claims.corpus.segment import segment_file
 from claims.predictor.predictor import ModelFolderError, Predictor
@@ -303,7 +303,7 @@ def predict_articles(predictor: Predictor, articles: list[Article]) -> None:
     article, and each unit has its article's opening, as in training."""
     texts = [r.text for a in articles for r in a.records]
     contexts = [a.records[k - 1].text if k else "" for a in articles for k in range(len(a.records))]
-    opening = [opening_of([r.text for r in a.records[:OPENING_UNITS]]) for a in articles for _ in a.records]
+    opening = [o for a in articles for o in [opening_of([r.text for r in a.records])] * len(a.records)]
     labels: list[dict[str, Any]] = []
     confidence: list[float] = []
     per_task: list[dict[str, float]] = []

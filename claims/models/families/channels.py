@@ -190,30 +190,27 @@ class Channels:
         if o.opening:
             self.opening_vec_ = _word_pairs(o)
             with analysed_once(self.opening_vec_):
-                blocks.append(self._opening_block(openings or [""] * len(texts), fit=True))
+                blocks.append(self._opening_block(openings, len(texts), fit=True))
         return sparse.hstack(blocks).tocsr()
 
     def _context_block(self, contexts: list[str], fit: bool = False):
-        return self._side_block(self.context_vec_, contexts, "ctxstart", self.o.context_weight, fit)
+        side = self._side_texts(contexts, "ctxstart")
+        x = self.context_vec_.fit_transform(side) if fit else self.context_vec_.transform(side)
+        return x * self.o.context_weight
 
-    def _opening_block(self, openings: list[str], fit: bool = False):
+    def _opening_block(self, openings: list[str] | None, n: int, fit: bool = False):
         # An opening repeats on every unit of its article, so its n-grams' min_df and IDF count units:
         # an n-gram of one article's opening passes min_df=2, and a long article's opening weighs more.
         # Fitting on each distinct opening once (counting articles) was measured against this, one run
         # each: (a) -.0003 / +.0012 / +.0025, (b) -.0007 / +.0028 / +.0008, behaviour 89.1% -> 87.8%, the
         # rule's score .848 -> .844 (bench/RESULTS.md, "The article's opening"), so this stays.
         # Each distinct opening is transformed once and its row repeated.
-        side = self._side_texts(openings, "openingnone")
+        side = self._side_texts(openings if openings is not None else [""] * n, "openingnone")
         distinct = list(dict.fromkeys(side))
         if fit:
             self.opening_vec_.fit(side)
         row = {text: i for i, text in enumerate(distinct)}
         return self.opening_vec_.transform(distinct)[[row[t] for t in side]] * self.o.opening_weight
-
-    def _side_block(self, vec, sides: list[str], none_token: str, weight: float, fit: bool = False):
-        side = self._side_texts(sides, none_token)
-        x = vec.fit_transform(side) if fit else vec.transform(side)
-        return x * weight
 
     def _side_texts(self, sides: list[str], none_token: str) -> list[str]:
         # No side text is a token of its own, so the vocabulary is never empty and, where training
@@ -231,7 +228,7 @@ class Channels:
         if self.o.negation:
             blocks.append(self.negation_vec_.transform([mark_negation(t) for t in texts]))
         if self.o.opening:
-            blocks.append(self._opening_block(openings or [""] * len(texts)))
+            blocks.append(self._opening_block(openings, len(texts)))
         return sparse.hstack(blocks).tocsr()
 
     def save(self, path: Path, prefix: str = "") -> None:
