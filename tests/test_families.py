@@ -181,6 +181,16 @@ def test_opening_channel_round_trips_and_is_read(name, data, tmp_path):
     np.testing.assert_allclose(again.predict_proba(texts, contexts), loose, atol=1e-9)
 
 
+def test_an_ensemble_without_tfidf_refuses_the_opening():
+    from claims.util.errors import InputError
+
+    # The opening is a channel of the tfidf feature: asked for without it, the config says so
+    # rather than training a model that silently ignores it.
+    with pytest.raises(InputError, match="needs the tfidf feature"):
+        shrunk("ensemble", "model.features=[embeddings, rules]", "model.opening=true")
+    assert not shrunk("ensemble", "model.features=[embeddings, rules]", "model.opening=false").model.opening
+
+
 def test_ensemble_reads_the_previous_units_embedding_and_embeds_each_text_once(data, monkeypatch):
     from claims.models import embedding_cache
 

@@ -53,6 +53,18 @@ def test_an_article_gives_every_unit_its_context_and_opening_as_in_training():
     assert not any(inputs.CONTEXT in u or inputs.OPENING in u for u in lines)
 
 
+def test_side_texts_that_do_not_match_the_units_are_refused(tfidf_package):
+    from claims.predictor.predictor import Predictor
+
+    predictor = Predictor.load(tfidf_package["package"])
+    texts = ["The army withdrew from the camp.", "JNIM said so."]
+    assert predictor.predict(texts, ["", texts[0]], ["Headline", "Headline"]).decisions.shape[0] == 2
+    with pytest.raises(ValueError, match="1 openings for 2 texts"):
+        predictor.predict(texts, ["", texts[0]], ["Headline"])
+    with pytest.raises(ValueError, match="3 contexts for 2 texts"):
+        predictor.predict(texts, ["", "", ""])
+
+
 def test_lines_mode_keeps_one_unit_per_line_including_empty(tfidf_package, tmp_path):
     src = tmp_path / "lines.txt"
     src.write_text("The army withdrew from the camp. JNIM said so.\n\n   \nResidents fled.\n")

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import numpy as np
 
 from claims.corpus.labelspace import LabelSpace
+from claims.models.families.base import side_texts
 
 # auto: the package's optimised path where it has one (ONNX encoder for families that read sentence
 # embeddings, int8 network for finetune.v1); fp32: the torch reference.
@@ -104,8 +105,8 @@ class Predictor:
         article and `openings[i]` its article's opening (claims.corpus.opening), or "" (loose
         sentences have neither)."""
         texts = list(texts)
-        contexts = list(contexts) if contexts is not None else [""] * len(texts)
-        openings = list(openings) if openings is not None else [""] * len(texts)
+        contexts = side_texts(texts, None if contexts is None else list(contexts))
+        openings = side_texts(texts, None if openings is None else list(openings), "openings")
         n, c = len(texts), len(self.space)
         proba = np.full((n, c), np.nan)
         decisions = np.zeros((n, c), dtype=np.int8)

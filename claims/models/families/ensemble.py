@@ -45,6 +45,13 @@ class EnsembleOptions(ModelConfig, ChannelOptions):
         check_pooling(self.encoder, self.pooling)
         return self
 
+    @model_validator(mode="after")
+    def _opening_needs_tfidf(self):
+        # The opening is a channel of the tfidf feature; without it the option would do nothing.
+        if self.opening and "tfidf" not in self.features:
+            raise ValueError("opening: true needs the tfidf feature (the opening is one of its channels)")
+        return self
+
     def unavailable(self) -> dict[str, str]:
         from claims.models import encoder
 
@@ -76,7 +83,7 @@ class Ensemble(ClaimsModel):
 
     @property
     def reads_openings(self) -> bool:
-        return self.options.opening and "tfidf" in self.options.features
+        return self.options.opening  # validated: only with the tfidf feature
 
     def _features(self, texts, contexts, openings=None, fit: bool = False):
         if self.options.canonical_mentions:
