@@ -43,8 +43,10 @@ def reports_input_errors(fn):
             typer.echo(f"{len(e.problems)} problem(s) found", err=True)
             raise typer.Exit(1) from None
         except Exception as e:
-            # missing weights or GPU; a diverged fit
-            if type(e).__name__ in ("EncoderMissing", "DeviceMissing") or isinstance(e, FloatingPointError):
+            # missing weights or GPU; a diverged fit; the system refusing a path (permissions, a
+            # full disk), whose message names the path
+            if (type(e).__name__ in ("EncoderMissing", "DeviceMissing")
+                    or isinstance(e, (FloatingPointError, OSError))):
                 typer.echo(f"error: {e}", err=True)
                 raise typer.Exit(1) from None
             raise

@@ -193,3 +193,16 @@ def test_model_card_says_when_its_run_had_no_b(tfidf_package, tmp_path):
     assert "(b) was not run" not in package.model_card(folder, "x", None)
     (folder / "metrics.json").write_text(json.dumps({k: v for k, v in metrics.items() if not k.startswith("country.")}))
     assert "(b) was not run for this model" in package.model_card(folder, "x", None)
+
+
+def test_model_card_warns_about_loose_sentences_only_when_the_model_reads_the_opening(tfidf_package, tmp_path):
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(tfidf_package["package"] / "artifacts" / "model", folder)
+    family = json.loads((folder / "family.json").read_text())
+    assert not family["options"].get("opening")
+    assert "reads the article's opening" not in package.model_card(folder, "x", None)
+    family["options"]["opening"] = True
+    (folder / "family.json").write_text(json.dumps(family))
+    assert "reads the article's opening" in package.model_card(folder, "x", None)

@@ -248,6 +248,36 @@ def test_bad_output_type(tfidf_package, tmp_path):
     assert r.exit_code == 1 and "unknown output type" in r.output
 
 
+def test_output_path_that_cannot_be_a_file_is_refused_before_predicting(tfidf_package, tmp_path):
+    folder = tmp_path / "out.jsonl"
+    folder.mkdir()
+    r = _predict(tfidf_package["package"], SEED, "-o", folder)
+    assert r.exit_code == 1 and "is a folder" in r.output and isinstance(r.exception, SystemExit)  # no traceback
+    afile = tmp_path / "notes.txt"
+    afile.write_text("kept\n")
+    r = _predict(tfidf_package["package"], SEED, "-o", afile / "o.jsonl")
+    assert r.exit_code == 1 and "notes.txt is a file" in r.output and isinstance(r.exception, SystemExit)
+    assert afile.read_text() == "kept\n" and list(folder.iterdir()) == []
+
+
+def test_malformed_csv_names_the_line_of_the_bad_record(tfidf_package, tmp_path):
+    out = tmp_path / "o.jsonl"
+    out.write_text("previous\n")
+    unclosed = tmp_path / "unclosed.csv"  # read loosely, rows 3 and 4 would become one cell
+    unclosed.write_text('id,text\n1,"ok"\n2,"never closed\n3,fine\n')
+    r = _predict(tfidf_package["package"], unclosed, "-o", out)
+    assert r.exit_code == 1 and "unclosed.csv:3: malformed CSV" in r.output
+    stray = tmp_path / "stray.csv"
+    stray.write_text('id,text\n1,ok\n2,ok\n3,"a"b\n')
+    r = _predict(tfidf_package["package"], stray, "-o", out)
+    assert r.exit_code == 1 and "stray.csv:4: malformed CSV" in r.output
+    twice = tmp_path / "twice.csv"
+    twice.write_text("id,text,text\n1,a,b\n")
+    r = _predict(tfidf_package["package"], twice, "-o", out)
+    assert r.exit_code == 1 and "twice.csv:1 [text]" in r.output and "more than once" in r.output
+    assert out.read_text() == "previous\n"
+
+
 def test_long_unit_is_truncated_and_counted(finetune_package, tmp_path):
     src = tmp_path / "long.jsonl"
     src.write_text(json.dumps({"text": "The army withdrew. " * 60}) + "\n" + json.dumps({"text": "Short."}) + "\n")

@@ -126,19 +126,23 @@ def _csv(path: str, errors: str) -> Iterator[Unit]:
     doc_id = Path(path).stem
     with _open_binary(path) as f:
         text_lines = (line for _, line in _decoded_lines(f, path, errors))
-        reader = csv.DictReader(text_lines)
+        # strict: a quote left open is an error, not the rest of the file read into one cell
+        reader = csv.DictReader(text_lines, strict=True)
         csv.field_size_limit(MAX_CSV_FIELD)
         index = 0
         try:
             if reader.fieldnames is None or "text" not in reader.fieldnames:
                 raise InputError(Problem(path, 1, "text", f"no 'text' column; the file has columns {reader.fieldnames or []}"))
+            if twice := sorted({n for n in reader.fieldnames if reader.fieldnames.count(n) > 1}):
+                raise InputError(Problem(path, 1, twice[0], f"column(s) {twice} appear more than once in the header"))
             for index, row in enumerate(reader):
                 if None in row:  # more cells than the header names
                     raise InputError(Problem(path, reader.line_num, None,
                                              f"{len(row[None])} cell(s) more than the header's {len(reader.fieldnames)}"))
                 yield _table_unit(row, doc_id, index)
         except csv.Error as e:
-            raise InputError(Problem(path, reader.line_num, None, f"malformed CSV: {e}")) from None
+            # line_num stops at the last record read whole; the bad record starts on the next line
+            raise InputError(Problem(path, reader.line_num + 1, None, f"malformed CSV: {e}")) from None
 
 
 PARQUET_BATCH_ROWS = 4096

@@ -103,8 +103,14 @@ class _Parquet:
 
 
 def check_output(path: Path) -> None:
+    """Refuse, before any unit is predicted, an output path that cannot become a file."""
     if path.suffix.lower() not in FORMATS:
         raise InputError(Problem(path, None, None, f"unknown output type: use one of {', '.join(FORMATS)}"))
+    if path.is_dir():
+        raise InputError(Problem(path, None, None, "is a folder: give a file path for the output"))
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise InputError(Problem(path, None, None, f"{blocking} is a file, so no output can be written under it"))
 
 
 @contextlib.contextmanager

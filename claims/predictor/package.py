@@ -196,9 +196,10 @@ def model_card(folder: Path, name: str, run_id: str | None) -> str:
         "- The written articles are invented by a few writers; real outlets, translations and topics not",
         "  covered there will score lower. Rare labels have the widest uncertainty.",
         "- English only. A unit may use the unit before it and its article's opening (first units) as",
-        "  context; loose sentences have neither, and a model that reads the opening scores lower on",
-        "  attribution for them than one trained without it (bench/RESULTS.md, \"Loose sentences and the",
-        "  opening\").",
+        "  context; loose sentences have neither.",
+        *([] if not family["options"].get("opening") else [
+            "- This model reads the article's opening: on loose sentences it scores lower on attribution than",
+            "  a model trained without it (bench/RESULTS.md, \"Loose sentences and the opening\")."]),
         "- Inputs longer than the model's limit are truncated (counted in a warning).",
         "",
     ]

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 
 from claims.corpus.labelspace import LabelSpace
-from claims.models.families.base import side_texts
+from claims.models.families.base import aligned_side_texts
 
 # auto: the package's optimised path where it has one (ONNX encoder for families that read sentence
 # embeddings, int8 network for finetune.v1); fp32: the torch reference.
@@ -105,8 +105,8 @@ class Predictor:
         article and `openings[i]` its article's opening (claims.corpus.opening), or "" (loose
         sentences have neither)."""
         texts = list(texts)
-        contexts = side_texts(texts, None if contexts is None else list(contexts))
-        openings = side_texts(texts, None if openings is None else list(openings), "openings")
+        contexts = aligned_side_texts(texts, contexts)
+        openings = aligned_side_texts(texts, openings, "openings")
         n, c = len(texts), len(self.space)
         proba = np.full((n, c), np.nan)
         decisions = np.zeros((n, c), dtype=np.int8)
@@ -114,8 +114,8 @@ class Predictor:
         truncated = 0
         if keep:
             kept = [str(texts[i]) for i in keep]
-            kept_ctx = [str(contexts[i] or "") for i in keep]
-            kept_open = [str(openings[i] or "") for i in keep]
+            kept_ctx = [str(contexts[i]) for i in keep]  # str: numpy and pandas strings
+            kept_open = [str(openings[i]) for i in keep]
             truncated = self._count_truncated(kept, kept_ctx)
             if self._onnx:
                 p = self.model.apply_constant(self._onnx.predict_proba(kept, kept_ctx).astype(np.float64))

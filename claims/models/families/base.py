@@ -11,7 +11,7 @@ import json
 import logging
 import warnings
 from pathlib import Path
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -67,8 +67,8 @@ class ClaimsModel:
         for j in self.constant_:
             warnings.warn(f"label {self.space.column_names[j]} has {'no positive' if rates[j] == 0 else 'no negative'} "
                           f"example in the training data: predicting its base rate", ConstantLabelWarning, stacklevel=2)
-        ctx = side_texts(texts, contexts)
-        extra = {"openings": side_texts(texts, openings, "openings")} if self.reads_openings else {}
+        ctx = aligned_side_texts(texts, contexts)
+        extra = {"openings": aligned_side_texts(texts, openings, "openings")} if self.reads_openings else {}
         if self.reads_groups:
             extra["groups"] = _groups(texts, ctx, groups)
         self._fit(list(texts), y, ctx, **extra)
@@ -78,8 +78,8 @@ class ClaimsModel:
 
     def predict_proba(self, texts: list[str], contexts: list[str] | None = None,
                       openings: list[str] | None = None) -> np.ndarray:
-        extra = {"openings": side_texts(texts, openings, "openings")} if self.reads_openings else {}
-        proba = np.asarray(self._predict_proba(list(texts), side_texts(texts, contexts), **extra),
+        extra = {"openings": aligned_side_texts(texts, openings, "openings")} if self.reads_openings else {}
+        proba = np.asarray(self._predict_proba(list(texts), aligned_side_texts(texts, contexts), **extra),
                            dtype=np.float64).reshape(len(texts), len(self.space))
         return self.apply_constant(proba)
 
@@ -125,10 +125,11 @@ class ClaimsModel:
         raise NotImplementedError
 
 
-def side_texts(texts: list[str], contexts: list[str] | None, what: str = "contexts") -> list[str]:
+def aligned_side_texts(texts: list[str], contexts: Iterable[str] | None, what: str = "contexts") -> list[str]:
     """Per-unit side texts (contexts, openings) checked against the units; none given is "" each."""
     if contexts is None:
         return [""] * len(texts)
+    contexts = list(contexts)
     if len(contexts) != len(texts):
         raise ValueError(f"{len(contexts)} {what} for {len(texts)} texts")
     return [c or "" for c in contexts]

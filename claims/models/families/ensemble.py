@@ -83,7 +83,8 @@ class Ensemble(ClaimsModel):
 
     @property
     def reads_openings(self) -> bool:
-        return self.options.opening  # validated: only with the tfidf feature
+        # The validator refuses opening without tfidf, but model_copy(update=...) skips validators.
+        return self.options.opening and "tfidf" in self.options.features
 
     def _features(self, texts, contexts, openings=None, fit: bool = False):
         if self.options.canonical_mentions:
