@@ -42,9 +42,12 @@ def reports_input_errors(fn):
                 typer.echo(f"error: {problem}", err=True)
             typer.echo(f"{len(e.problems)} problem(s) found", err=True)
             raise typer.Exit(1) from None
+        except BrokenPipeError:  # the reader of our output stopped (`| head`): nothing more to say
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(141) from None
         except Exception as e:
-            # missing weights or GPU; a diverged fit; the system refusing a path (permissions, a
-            # full disk), whose message names the path
+            # missing weights or GPU; a diverged fit; the system refusing a file (permissions, a
+            # full disk), where OSError says which file when it knows
             if (type(e).__name__ in ("EncoderMissing", "DeviceMissing")
                     or isinstance(e, (FloatingPointError, OSError))):
                 typer.echo(f"error: {e}", err=True)

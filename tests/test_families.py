@@ -181,15 +181,19 @@ def test_opening_channel_round_trips_and_is_read(name, data, tmp_path):
     np.testing.assert_allclose(again.predict_proba(texts, contexts), loose, atol=1e-9)
 
 
-def test_an_ensemble_without_tfidf_refuses_the_opening():
+def test_an_ensemble_without_tfidf_refuses_the_opening(schema):
     from claims.util.errors import InputError
 
     # The opening is a channel of the tfidf feature: asked for without it, the config says so
     # rather than training a model that silently ignores it.
     with pytest.raises(InputError, match="needs the tfidf feature"):
         shrunk("ensemble", "model.features=[embeddings, rules]", "model.opening=true")
-    options = shrunk("ensemble", "model.opening=true").model
-    with pytest.raises(ValueError, match="needs the tfidf feature"):  # nor by assignment after loading
+    cfg = shrunk("ensemble", "model.opening=true")
+    options = cfg.model
+    assert build(options, cfg.train, schema).reads_openings
+    copied = options.model_copy(update={"features": ["embeddings", "rules"]})  # model_copy skips validators
+    assert not build(copied, cfg.train, schema).reads_openings
+    with pytest.raises(ValueError, match="needs the tfidf feature"):  # assignment after loading is checked
         options.features = ["embeddings", "rules"]
 
 

@@ -202,7 +202,12 @@ def test_model_card_warns_about_loose_sentences_only_when_the_model_reads_the_op
     shutil.copytree(tfidf_package["package"] / "artifacts" / "model", folder)
     family = json.loads((folder / "family.json").read_text())
     assert not family["options"].get("opening")
-    assert "reads the article's opening" not in package.model_card(folder, "x", None)
+    card = package.model_card(folder, "x", None)
+    assert "reads the article's opening" not in card and "Units are read whole" in card  # n-grams only
     family["options"]["opening"] = True
     (folder / "family.json").write_text(json.dumps(family))
     assert "reads the article's opening" in package.model_card(folder, "x", None)
+    family["options"]["features"] = ["embeddings", "rules"]  # an ensemble without tfidf reads no opening
+    (folder / "family.json").write_text(json.dumps(family))
+    card = package.model_card(folder, "x", None)
+    assert "reads the article's opening" not in card and "first 256 word pieces" in card

@@ -267,15 +267,23 @@ def test_malformed_csv_names_the_line_of_the_bad_record(tfidf_package, tmp_path)
     unclosed.write_text('id,text\n1,"ok"\n2,"never closed\n3,fine\n')
     r = _predict(tfidf_package["package"], unclosed, "-o", out)
     assert r.exit_code == 1 and "unclosed.csv:3: malformed CSV" in r.output
-    stray = tmp_path / "stray.csv"
-    stray.write_text('id,text\n1,ok\n2,ok\n3,"a"b\n')
+    stray = tmp_path / "stray.csv"  # after a good two-line record and blank lines, the bad one is on line 7
+    stray.write_text('id,text\n1,"two\nlines"\n2,ok\n\n\n3,"a"b\n')
     r = _predict(tfidf_package["package"], stray, "-o", out)
-    assert r.exit_code == 1 and "stray.csv:4: malformed CSV" in r.output
+    assert r.exit_code == 1 and "stray.csv:7: malformed CSV" in r.output
+    wide = tmp_path / "wide.csv"
+    wide.write_text('id,text\n1,ok\n\n\n2,x,y\n')
+    r = _predict(tfidf_package["package"], wide, "-o", out)
+    assert r.exit_code == 1 and "wide.csv:5: 1 cell(s) more" in r.output
     twice = tmp_path / "twice.csv"
     twice.write_text("id,text,text\n1,a,b\n")
     r = _predict(tfidf_package["package"], twice, "-o", out)
     assert r.exit_code == 1 and "twice.csv:1 [text]" in r.output and "more than once" in r.output
     assert out.read_text() == "previous\n"
+    excel = tmp_path / "excel.csv"  # a BOM and unnamed trailing columns, as spreadsheets write them
+    excel.write_bytes("\ufefftext,id,,\nThe army withdrew.,a,,\n".encode())
+    assert _predict(tfidf_package["package"], excel, "-o", out).exit_code == 0
+    assert [(row["id"], row["text"]) for row in _jsonl(out)] == [("a", "The army withdrew.")]
 
 
 def test_long_unit_is_truncated_and_counted(finetune_package, tmp_path):

@@ -125,24 +125,34 @@ def _jsonl(path: str, errors: str) -> Iterator[Unit]:
 def _csv(path: str, errors: str) -> Iterator[Unit]:
     doc_id = Path(path).stem
     with _open_binary(path) as f:
-        text_lines = (line for _, line in _decoded_lines(f, path, errors))
-        # strict: a quote left open is an error, not the rest of the file read into one cell
-        reader = csv.DictReader(text_lines, strict=True)
+        text_lines = (line.removeprefix("\ufeff") if lineno == 1 else line  # Excel's "CSV UTF-8" writes a BOM
+                      for lineno, line in _decoded_lines(f, path, errors))
+        # A plain reader, so each record's first line is known (DictReader's line_num lags after blank
+        # lines); strict: a quote left open is an error, not the rest of the file read into one cell.
+        reader = csv.reader(text_lines, strict=True)
         csv.field_size_limit(MAX_CSV_FIELD)
-        index = 0
+        start = 1
         try:
-            if reader.fieldnames is None or "text" not in reader.fieldnames:
-                raise InputError(Problem(path, 1, "text", f"no 'text' column; the file has columns {reader.fieldnames or []}"))
-            if twice := sorted({n for n in reader.fieldnames if reader.fieldnames.count(n) > 1}):
+            header = next(reader, None)
+            if header is None or "text" not in header:
+                raise InputError(Problem(path, 1, "text", f"no 'text' column; the file has columns {header or []}"))
+            if twice := sorted({n for n in header if n and header.count(n) > 1}):
                 raise InputError(Problem(path, 1, twice[0], f"column(s) {twice} appear more than once in the header"))
-            for index, row in enumerate(reader):
-                if None in row:  # more cells than the header names
-                    raise InputError(Problem(path, reader.line_num, None,
-                                             f"{len(row[None])} cell(s) more than the header's {len(reader.fieldnames)}"))
-                yield _table_unit(row, doc_id, index)
+            index = 0
+            while True:
+                start = reader.line_num + 1
+                cells = next(reader, None)
+                if cells is None:
+                    break
+                if not cells:  # a blank line
+                    continue
+                if len(cells) > len(header):
+                    raise InputError(Problem(path, start, None,
+                                             f"{len(cells) - len(header)} cell(s) more than the header's {len(header)}"))
+                yield _table_unit(dict(zip(header, cells + [None] * (len(header) - len(cells)))), doc_id, index)
+                index += 1
         except csv.Error as e:
-            # line_num stops at the last record read whole; the bad record starts on the next line
-            raise InputError(Problem(path, reader.line_num + 1, None, f"malformed CSV: {e}")) from None
+            raise InputError(Problem(path, start, None, f"malformed CSV: {e}")) from None
 
 
 PARQUET_BATCH_ROWS = 4096

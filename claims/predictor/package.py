@@ -123,6 +123,7 @@ def model_card(folder: Path, name: str, run_id: str | None) -> str:
     from claims.models import onnx_encoder
 
     family = json.loads((folder / "family.json").read_text())
+    options = family["options"]  # reads_openings, from the saved options (the card loads no model)
     metrics = json.loads((folder / "metrics.json").read_text())
     data = json.loads((folder / "data.json").read_text())
     schema = yaml.safe_load((folder / "schema.yaml").read_text())
@@ -197,10 +198,14 @@ def model_card(folder: Path, name: str, run_id: str | None) -> str:
         "  covered there will score lower. Rare labels have the widest uncertainty.",
         "- English only. A unit may use the unit before it and its article's opening (first units) as",
         "  context; loose sentences have neither.",
-        *([] if not family["options"].get("opening") else [
+        *([] if not (options.get("opening") and "tfidf" in options.get("features", ["tfidf"])) else [
             "- This model reads the article's opening: on loose sentences it scores lower on attribution than",
             "  a model trained without it (bench/RESULTS.md, \"Loose sentences and the opening\")."]),
-        "- Inputs longer than the model's limit are truncated (counted in a warning).",
+        ("- Inputs longer than the model's limit are truncated (counted in a warning)."
+         if family["family"].startswith("finetune") else
+         "- The sentence embeddings read about the first 256 word pieces of a unit (no warning); the other"
+         " features read all of it." if family["family"].startswith("embed_linear") or "embeddings" in options.get("features", [])
+         else "- Units are read whole, whatever their length."),
         "",
     ]
     return "\n".join(lines)
