@@ -203,7 +203,7 @@ def test_empty_article_and_other_language_or_encoding(tfidf_package, tmp_path):
     assert r.exit_code == 0 and len(_jsonl(tmp_path / "fr.jsonl")) == 2  # predicted; documented as unreliable
     (tmp_path / "fr16.txt").write_bytes(french.encode("utf-16"))
     r = _predict(tfidf_package["package"], tmp_path / "fr16.txt", "-o", tmp_path / "fr16.jsonl")
-    assert r.exit_code == 1 and "fr16.txt:1" in r.output and "invalid UTF-8" in r.output
+    assert r.exit_code == 1 and "fr16.txt:1: UTF-16 text" in r.output and "save it as UTF-8" in r.output
     assert "Traceback" not in r.output and not (tmp_path / "fr16.jsonl").exists()
 
 
@@ -231,6 +231,9 @@ def test_missing_text_field_or_column_names_what_is_there(tfidf_package, tmp_pat
     r = _predict(tfidf_package["package"], src, "-o", tmp_path / "o.jsonl")
     assert r.exit_code == 1 and "bad.jsonl:2 [text]" in r.output and "['body', 'id']" in r.output
     assert not (tmp_path / "o.jsonl").exists()
+    src.write_text('{"text": "ok"}\n{"text": "a\tb"}\n')  # a raw tab inside a JSON string
+    r = _predict(tfidf_package["package"], src, "-o", tmp_path / "o.jsonl")
+    assert r.exit_code == 1 and "bad.jsonl:2: malformed JSON: Invalid control character at column" in r.output
     csv_src = tmp_path / "bad.csv"
     csv_src.write_text("id,sentence\n1,hello\n")
     r = _predict(tfidf_package["package"], csv_src, "-o", tmp_path / "o.jsonl")
@@ -239,7 +242,7 @@ def test_missing_text_field_or_column_names_what_is_there(tfidf_package, tmp_pat
 
 def test_missing_or_corrupt_model(tfidf_package, tmp_path):
     r = _predict(tmp_path / "nowhere", SEED, "-o", tmp_path / "o.jsonl")
-    assert r.exit_code == 1 and "does not exist" in r.output
+    assert r.exit_code == 1 and "does not exist" in r.output and r.output.count("nowhere") == 1
     assert not (tmp_path / "o.jsonl").exists()
 
 

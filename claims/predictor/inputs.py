@@ -55,7 +55,9 @@ def _decoded_lines(raw_lines, source: str, errors: str) -> Iterator[tuple[int, s
         try:
             yield lineno, raw.decode("utf-8", errors=errors)
         except UnicodeDecodeError as e:
-            raise InputError(Problem(source, lineno, None,
+            utf16 = lineno == 1 and raw[:2] in (b"\xff\xfe", b"\xfe\xff")
+            raise InputError(Problem(source, lineno, None, "UTF-16 text (it starts with a UTF-16 byte-order mark): "
+                                     "save it as UTF-8" if utf16 else
                                      f"invalid UTF-8 at byte {e.start} of the line (use --errors replace)")) from None
 
 
@@ -114,7 +116,8 @@ def _jsonl(path: str, errors: str) -> Iterator[Unit]:
             try:
                 obj = replace_lone_surrogates(json.loads(line))  # JSON is the one input that can carry them
             except json.JSONDecodeError as e:
-                raise InputError(Problem(path, lineno, None, f"malformed JSON: {e.msg}")) from None
+                raise InputError(Problem(path, lineno, None,
+                                         f"malformed JSON: {e.msg.removesuffix(' at')} at column {e.colno}")) from None
             if not isinstance(obj, dict) or not isinstance(obj.get("text"), (str, type(None))) or "text" not in obj:
                 fields = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
                 raise InputError(Problem(path, lineno, "text", f"no 'text' string field; the line has {fields}"))

@@ -34,4 +34,5 @@ class InputError(Exception):
 
 def fail(where: Path | str, message: str, line: int | None = None, field: str | None = None) -> InputError:
     """An InputError with a single problem, for `raise fail(path, "what is wrong")`."""
-    return InputError(Problem(where, line, field, message))
+    # Messages of other errors often start with the same path; it is printed once.
+    return InputError(Problem(where, line, field, message.removeprefix(f"{where}: ")))
