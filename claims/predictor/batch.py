@@ -65,8 +65,8 @@ def predict_to_file(
     with outputs.open_output(output) as writer, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # truncation is counted and reported once at the end
         for batch in batched(inputs.read_all(paths, lines, errors), batch_size):
-            contexts = [str(u.pop(inputs.CONTEXT, None) or "") for u in batch]
-            openings = [str(u.pop(inputs.OPENING, None) or "") for u in batch]
+            contexts = [u.pop(inputs.CONTEXT, None) for u in batch]  # the predictor reads None as ""
+            openings = [u.pop(inputs.OPENING, None) for u in batch]
             pred = predictor.predict([u["text"] for u in batch], contexts, openings)
             labelled = predictor.labelled_rows(pred)
             rows = [{**unit, **labels} for unit, labels in zip(batch, labelled)]

@@ -55,10 +55,11 @@ def _decoded_lines(raw_lines, source: str, errors: str) -> Iterator[tuple[int, s
         try:
             yield lineno, raw.decode("utf-8", errors=errors)
         except UnicodeDecodeError as e:
-            utf16 = lineno == 1 and raw[:2] in (b"\xff\xfe", b"\xfe\xff")
-            raise InputError(Problem(source, lineno, None, "UTF-16 text (it starts with a UTF-16 byte-order mark): "
-                                     "save it as UTF-8" if utf16 else
-                                     f"invalid UTF-8 at byte {e.start} of the line (use --errors replace)")) from None
+            if lineno == 1 and raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+                why = "UTF-16 text (it starts with a UTF-16 byte-order mark): save it as UTF-8"
+            else:
+                why = f"invalid UTF-8 at byte {e.start} of the line (use --errors replace)"
+            raise InputError(Problem(source, lineno, None, why)) from None
 
 
 def _open_binary(path: str):

@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -119,6 +120,16 @@ def package_model_folder(model_dir: Path, name: str, out_dir: Path = MODELS_DIR,
     return target
 
 
+def _length_limit(family: str, options: dict[str, Any]) -> str:
+    """What the family does with a long unit."""
+    if family.startswith("finetune"):
+        return "- Inputs longer than the model's limit are truncated (counted in a warning)."
+    if family.startswith("embed_linear") or "embeddings" in options.get("features", []):
+        return ("- The sentence embeddings read about the first 256 word pieces of a unit (no warning); the other"
+                " features read all of it.")
+    return "- Units are read whole, whatever their length."
+
+
 def model_card(folder: Path, name: str, run_id: str | None) -> str:
     from claims.models import onnx_encoder
 
@@ -201,11 +212,7 @@ def model_card(folder: Path, name: str, run_id: str | None) -> str:
         *([] if not (options.get("opening") and "tfidf" in options.get("features", ["tfidf"])) else [
             "- This model reads the article's opening: on loose sentences it scores lower on attribution than",
             "  a model trained without it (bench/RESULTS.md, \"Loose sentences and the opening\")."]),
-        ("- Inputs longer than the model's limit are truncated (counted in a warning)."
-         if family["family"].startswith("finetune") else
-         "- The sentence embeddings read about the first 256 word pieces of a unit (no warning); the other"
-         " features read all of it." if family["family"].startswith("embed_linear") or "embeddings" in options.get("features", [])
-         else "- Units are read whole, whatever their length."),
+        _length_limit(family["family"], options),
         "",
     ]
     return "\n".join(lines)
