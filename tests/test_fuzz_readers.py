@@ -1,7 +1,6 @@
 """Random and malformed input to every reader gives a `Problem` error or a valid result, never another
 exception (issue 11). Readers: annotation JSONL, Label Studio and Prodigy exports, prediction inputs."""
 import json
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -29,17 +28,22 @@ payloads = st.one_of(
 )
 
 
-def _file(data: bytes, suffix: str) -> Path:
-    d = Path(tempfile.mkdtemp())
-    p = d / f"input{suffix}"
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory) -> Path:
+    # One folder for the module (hypothesis refuses function-scoped fixtures); each example overwrites.
+    return tmp_path_factory.mktemp("fuzz")
+
+
+def _file(folder: Path, data: bytes, suffix: str) -> Path:
+    p = folder / f"input{suffix}"
     p.write_bytes(data)
     return p
 
 
 @SETTINGS
 @given(payloads)
-def test_annotation_reader_reports_problems(data):
-    recs, problems = annotations.read_file(_file(data, ".jsonl"))
+def test_annotation_reader_reports_problems(scratch, data):
+    recs, problems = annotations.read_file(_file(scratch, data, ".jsonl"))
     assert isinstance(recs, list) and isinstance(problems, list)
 
 
@@ -47,18 +51,18 @@ def test_annotation_reader_reports_problems(data):
                          ids=["label-studio", "prodigy"])
 @SETTINGS
 @given(data=payloads)
-def test_annotation_tool_exports(schema, read, data):
+def test_annotation_tool_exports(scratch, schema, read, data):
     try:
-        read(_file(data, ".json"), schema)
+        read(_file(scratch, data, ".json"), schema)
     except InputError:
         pass
 
 
 @SETTINGS
 @given(payloads, st.sampled_from([".csv", ".jsonl", ".txt"]), st.booleans())
-def test_prediction_inputs(data, suffix, lines):
+def test_prediction_inputs(scratch, data, suffix, lines):
     try:
-        for unit in inputs.read_units(str(_file(data, suffix)), lines=lines):
+        for unit in inputs.read_units(str(_file(scratch, data, suffix)), lines=lines):
             assert isinstance(unit["text"], str)
     except InputError:
         pass
