@@ -186,46 +186,48 @@ def fit(folder: Path, out: Path, workers: int, deadline_s: float, only: list[str
 
     t0 = time.perf_counter()
     plan = _load_plan(folder)
-    work = Path(tempfile.mkdtemp(prefix="finetune_device."))
-    _widen_weights(folder / "minilm", work / "minilm")
-    # (a) and the final fit make (d); (c) is small; (b) last, since it alone can be left out.
-    order = sorted(range(len(plan["fits"])),
-                   key=lambda k: ({"cv": 0, "test": 0, "seeds_test": 1, "country": 2}[plan["fits"][k]["evaluation"]],
-                                  -len(plan["fits"][k]["train"])))
-    order = [k for k in order if not only or plan["fits"][k]["evaluation"] in only]
-    cores = sorted(os.sched_getaffinity(0))
-    per = max(1, len(cores) // workers)
-    slots = [{cores[(i * per + j) % len(cores)] for j in range(per)} for i in range(workers)]
-    done: dict[int, dict] = {}
-    out.mkdir(parents=True, exist_ok=True)
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                             initargs=(str(folder), str(work / "shim"))) as pool:
-        pending = {}
-        free = list(range(workers))
-        queue = list(order)
-        while queue or pending:
-            while queue and free and time.perf_counter() - t0 < deadline_s:
-                # (b) waits until the rest is done: it shares the GPU, and without (a) there is no (d).
-                if plan["fits"][queue[0]]["evaluation"] == "country" and any(
-                        plan["fits"][k]["evaluation"] != "country" for k, _ in pending.values()):
+    # Removed at the end: the widened weights and their shim take 90-175 MB a call.
+    with tempfile.TemporaryDirectory(prefix="finetune_device.") as tmp:
+        work = Path(tmp)
+        _widen_weights(folder / "minilm", work / "minilm")
+        # (a) and the final fit make (d); (c) is small; (b) last, since it alone can be left out.
+        order = sorted(range(len(plan["fits"])),
+                       key=lambda k: ({"cv": 0, "test": 0, "seeds_test": 1, "country": 2}[plan["fits"][k]["evaluation"]],
+                                      -len(plan["fits"][k]["train"])))
+        order = [k for k in order if not only or plan["fits"][k]["evaluation"] in only]
+        cores = sorted(os.sched_getaffinity(0))
+        per = max(1, len(cores) // workers)
+        slots = [{cores[(i * per + j) % len(cores)] for j in range(per)} for i in range(workers)]
+        done: dict[int, dict] = {}
+        out.mkdir(parents=True, exist_ok=True)
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                                 initargs=(str(folder), str(work / "shim"))) as pool:
+            pending = {}
+            free = list(range(workers))
+            queue = list(order)
+            while queue or pending:
+                while queue and free and time.perf_counter() - t0 < deadline_s:
+                    # (b) waits until the rest is done: it shares the GPU, and without (a) there is no (d).
+                    if plan["fits"][queue[0]]["evaluation"] == "country" and any(
+                            plan["fits"][k]["evaluation"] != "country" for k, _ in pending.values()):
+                        break
+                    slot = free.pop()
+                    k = queue.pop(0)
+                    pending[pool.submit(_fit_one, (k, slots[slot]))] = (k, slot)
+                if not pending:
                     break
-                slot = free.pop()
-                k = queue.pop(0)
-                pending[pool.submit(_fit_one, (k, slots[slot]))] = (k, slot)
-            if not pending:
-                break
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                k, slot = pending.pop(fut)
-                free.append(slot)
-                r = fut.result()
-                done[k] = r
-                f = plan["fits"][k]
-                print(f"[{time.perf_counter() - t0:6.0f} s] {f['evaluation']}/{f['name']}: {len(f['train'])} units, "
-                      f"{r['seconds']:.0f} s on {r['device']} {r['gpu']}, losses {[round(x, 3) for x in r['history']]}",
-                      flush=True)
-                _save(out / "results.npz", done, time.perf_counter() - t0, _plan_digest(folder))
-    print(f"{len(done)} of {len(order)} fits in {time.perf_counter() - t0:.0f} s", flush=True)
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    k, slot = pending.pop(fut)
+                    free.append(slot)
+                    r = fut.result()
+                    done[k] = r
+                    f = plan["fits"][k]
+                    print(f"[{time.perf_counter() - t0:6.0f} s] {f['evaluation']}/{f['name']}: {len(f['train'])} units, "
+                          f"{r['seconds']:.0f} s on {r['device']} {r['gpu']}, losses {[round(x, 3) for x in r['history']]}",
+                          flush=True)
+                    _save(out / "results.npz", done, time.perf_counter() - t0, _plan_digest(folder))
+        print(f"{len(done)} of {len(order)} fits in {time.perf_counter() - t0:.0f} s", flush=True)
 
 
 FROZEN = "encoder.embeddings.word_embeddings.weight"  # finetune.yaml freezes it: the travel copy, widened
@@ -237,37 +239,39 @@ def final(folder: Path, out: Path) -> None:
     from safetensors.torch import load_file, save_file
 
     t0 = time.perf_counter()
-    work = Path(tempfile.mkdtemp(prefix="finetune_device."))
-    _widen_weights(folder / "minilm", work / "minilm")
-    _init_worker(str(folder), str(work / "shim"))
-    if not _PLAN["config"]["model"].get("freeze_embeddings", True):
-        raise SystemExit("final leaves the word embeddings behind: it needs model.freeze_embeddings=true")
-    k = next(i for i, f in enumerate(_PLAN["fits"]) if f["evaluation"] == "test" and f["heldout"] is None)
-    model_box: dict = {}
-    r = _fit_one((k, set(os.sched_getaffinity(0))), keep=model_box)
-    saved = work / "final_model"
-    model_box["model"].save(saved)
-    state = load_file(str(saved / "model.safetensors"))
-    original = load_file(str(work / "minilm" / "model.safetensors"))["embeddings.word_embeddings.weight"]
-    if not (state[FROZEN] == original).all():
-        raise SystemExit("the word embeddings changed in training: they cannot be left behind")
-    del state[FROZEN]
-    out.mkdir(parents=True, exist_ok=True)
-    part, size, n = {}, 0, 0
-    for name in sorted(state):
-        part[name] = state[name]
-        size += state[name].numel() * state[name].element_size()
-        if size > PART_BYTES:
+    # Removed at the end: the widened weights and their shim take 90-175 MB a call.
+    with tempfile.TemporaryDirectory(prefix="finetune_device.") as tmp:
+        work = Path(tmp)
+        _widen_weights(folder / "minilm", work / "minilm")
+        _init_worker(str(folder), str(work / "shim"))
+        if not _PLAN["config"]["model"].get("freeze_embeddings", True):
+            raise SystemExit("final leaves the word embeddings behind: it needs model.freeze_embeddings=true")
+        k = next(i for i, f in enumerate(_PLAN["fits"]) if f["evaluation"] == "test" and f["heldout"] is None)
+        model_box: dict = {}
+        r = _fit_one((k, set(os.sched_getaffinity(0))), keep=model_box)
+        saved = work / "final_model"
+        model_box["model"].save(saved)
+        state = load_file(str(saved / "model.safetensors"))
+        original = load_file(str(work / "minilm" / "model.safetensors"))["embeddings.word_embeddings.weight"]
+        if not (state[FROZEN] == original).all():
+            raise SystemExit("the word embeddings changed in training: they cannot be left behind")
+        del state[FROZEN]
+        out.mkdir(parents=True, exist_ok=True)
+        part, size, n = {}, 0, 0
+        for name in sorted(state):
+            part[name] = state[name]
+            size += state[name].numel() * state[name].element_size()
+            if size > PART_BYTES:
+                save_file(part, str(out / f"part{n}.safetensors"))
+                part, size, n = {}, 0, n + 1
+        if part:
             save_file(part, str(out / f"part{n}.safetensors"))
-            part, size, n = {}, 0, n + 1
-    if part:
-        save_file(part, str(out / f"part{n}.safetensors"))
-    small = {str(f.relative_to(saved)): f.read_text() for f in saved.rglob("*")
-             if f.is_file() and f.name != "model.safetensors"}
-    (out / "final_files.json").write_text(json.dumps(small))
-    np.save(out / "final_test_proba.npy", r["proba"])
-    print(f"final fit {r['seconds']:.0f} s on {r['device']} {r['gpu']}, losses {[round(x, 3) for x in r['history']]}; "
-          f"{n + 1} parts; {time.perf_counter() - t0:.0f} s in all", flush=True)
+        small = {str(f.relative_to(saved)): f.read_text() for f in saved.rglob("*")
+                 if f.is_file() and f.name != "model.safetensors"}
+        (out / "final_files.json").write_text(json.dumps(small))
+        np.save(out / "final_test_proba.npy", r["proba"])
+        print(f"final fit {r['seconds']:.0f} s on {r['device']} {r['gpu']}, losses {[round(x, 3) for x in r['history']]}; "
+              f"{n + 1} parts; {time.perf_counter() - t0:.0f} s in all", flush=True)
 
 
 def assemble(returned: Path, results: Path, dest: Path, folder: Path = EXPORT) -> Path:
