@@ -326,6 +326,8 @@ def train(
         return
     names = headline_names(planned[0][1].space)
     evaluations = [(loop.GROUPED, "(a) by article"), (loop.COUNTRY, "(b) by country"), (loop.TEST, "(d) test split")]
+    if any(loop.LOOSE in o.result.evaluations for o in outcomes):
+        evaluations.insert(1, (loop.LOOSE, "(a) without openings"))
     table = Table(title="Headline F1 per task: (a) grouped 5-fold CV, (b) leave-one-country-out, (d) test split")
     table.add_column("config")
     for _, title in evaluations:

@@ -181,6 +181,49 @@ def test_opening_channel_round_trips_and_is_read(name, data, tmp_path):
     np.testing.assert_allclose(again.predict_proba(texts, contexts), loose, atol=1e-9)
 
 
+@pytest.mark.parametrize("name", ["tfidf_linear.v1", "ensemble.v1"])
+def test_loose_head_is_the_model_without_the_opening_for_units_without_one(name, data, tmp_path):
+    fit = lambda cfg: build(cfg.model, cfg.train, data.schema).fit(  # noqa: E731
+        data.texts, data.y, data.contexts, data.docs, data.openings)
+    both = fit(shrunk(CONFIG_OF[name], "model.opening=true", "model.loose_head=true", "model.min_df=1"))
+    framed = fit(shrunk(CONFIG_OF[name], "model.opening=true", "model.min_df=1"))
+    plain = fit(shrunk(CONFIG_OF[name], "model.opening=false", "model.min_df=1"))
+    texts, contexts, openings = data.texts[:12], data.contexts[:12], list(data.openings[:12])
+    mixed = [o if k % 3 else "" for k, o in enumerate(openings)]  # every third unit loose
+    loose = [k for k, o in enumerate(mixed) if not o]
+    got = both.predict_proba(texts, contexts, mixed)
+    # A unit with an opening gets the main head, the same as without a loose head ...
+    np.testing.assert_allclose(np.delete(got, loose, axis=0),
+                               np.delete(framed.predict_proba(texts, contexts, mixed), loose, axis=0), atol=1e-9)
+    # ... and a unit without one what the model without the channel predicts, which the main head does not.
+    np.testing.assert_allclose(got[loose], plain.predict_proba(texts, contexts)[loose], atol=1e-6)
+    assert not np.allclose(got[loose], framed.predict_proba(texts, contexts, mixed)[loose])
+    both.save(tmp_path / "m")
+    again = load_model(tmp_path / "m")
+    np.testing.assert_allclose(again.predict_proba(texts, contexts, mixed), got, atol=1e-9)
+
+
+def test_opening_columns_are_the_block_the_opening_changes(data):
+    from claims.models.families.channels import Channels
+
+    cfg = shrunk("tfidf_linear", "model.opening=true", "model.context=true", "model.negation=true", "model.min_df=1")
+    channels = Channels(cfg.model)
+    channels.fit_transform(data.texts, data.contexts, data.openings)
+    X = channels.transform(data.texts, data.contexts, data.openings)
+    start, end = channels.opening_columns()
+    assert end == X.shape[1] and 0 < start < end
+    blank = channels.transform(data.texts, data.contexts, [""] * len(data.texts))
+    changed = np.flatnonzero(abs(X - blank).sum(axis=0).A1)
+    assert changed.min() >= start and blank[:, start:end].nnz == 0
+
+
+def test_a_loose_head_needs_the_opening():
+    from claims.util.errors import InputError
+
+    with pytest.raises(InputError, match="loose_head: true needs opening: true"):
+        shrunk("tfidf_linear", "model.opening=false", "model.loose_head=true")
+
+
 def test_an_ensemble_without_tfidf_refuses_the_opening(schema):
     from claims.util.errors import InputError
 

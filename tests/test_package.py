@@ -206,7 +206,17 @@ def test_model_card_warns_about_loose_sentences_only_when_the_model_reads_the_op
     assert "reads the article's opening" not in card and "Units are read whole" in card  # n-grams only
     family["options"]["opening"] = True
     (folder / "family.json").write_text(json.dumps(family))
-    assert "reads the article's opening" in package.model_card(folder, "x", None)
+    card = package.model_card(folder, "x", None)
+    assert "scores lower on attribution" in card and "predicted without their opening" not in card  # no cv_loose
+    family["options"]["loose_head"] = True
+    (folder / "family.json").write_text(json.dumps(family))
+    metrics = json.loads((folder / "metrics.json").read_text())
+    metrics.update({f"cv_loose.{k[3:]}": 0.123 for k in list(metrics) if k.startswith("cv.")})
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    card = package.model_card(folder, "x", None)
+    assert "second regression" in card and "scores lower on attribution" not in card
+    assert "their opening (claim_type.macro_f1 / attribution.macro_f1 / withdrawal.f1): 0.123 / 0.123 / 0.123" in card
+    assert f"against {metrics['cv.claim_type.macro_f1']:.3f} / " in card
     family["options"]["features"] = ["embeddings", "rules"]  # an ensemble without tfidf reads no opening
     (folder / "family.json").write_text(json.dumps(family))
     card = package.model_card(folder, "x", None)

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from claims.models import encoder, onnx_encoder
 from claims.models.static_encoder import STATIC_FILE, StaticEncoder
-from claims.predictor.predictor import ModelFolderError, Predictor
+from claims.predictor.predictor import LOOSE_THRESHOLDS_FILE, ModelFolderError, Predictor
 from claims.util.errors import InputError
 from tests.conftest import _packaged, heavy_imports_after_predicting
 
@@ -111,6 +111,35 @@ def test_the_static_package_predicts_without_torch_and_its_labels_do_not_depend_
     assert Predictor.load(package, runtime="fp32").runtime == "static-encoder"
     with pytest.raises(ModelFolderError, match="encoder is static"):
         Predictor.load(package, runtime="onnx-encoder-int8")
+
+
+def test_the_default_package_decides_units_without_an_opening_by_their_own_head_and_thresholds(static_package,
+                                                                                                 tmp_path):
+    from mlflow import MlflowClient
+
+    from tests.test_batch_invariance import _units_with_openings
+
+    folder = tmp_path / "package"
+    shutil.copytree(static_package["package"], folder)
+    model = folder / "artifacts" / "model"
+    assert {LOOSE_THRESHOLDS_FILE, "head_loose.skops"} <= {p.name for p in model.iterdir()}
+    logged = MlflowClient(static_package["store"]).get_run(static_package["run_id"]).data.metrics
+    assert "cv_loose.attribution.macro_f1" in logged and "cv_loose.attribution.macro_f1" in json.loads(
+        (model / "metrics.json").read_text())
+    texts, contexts, openings = _units_with_openings(30)
+    mixed = [o if k % 2 else "" for k, o in enumerate(openings)]
+    before = Predictor.load(folder).predict(texts, contexts, mixed).decisions
+    columns = json.loads((model / LOOSE_THRESHOLDS_FILE).read_text())
+    (model / LOOSE_THRESHOLDS_FILE).write_text(json.dumps({c: 0.0 for c in columns}))
+    after = Predictor.load(folder).predict(texts, contexts, mixed).decisions
+    np.testing.assert_array_equal(after[1::2], before[1::2])  # units with an opening: thresholds.json
+    assert after[::2].sum() > before[::2].sum() and after[::2].all()  # loose units: every label at threshold 0
+    (model / LOOSE_THRESHOLDS_FILE).write_text("{not json")
+    with pytest.raises(ModelFolderError, match="corrupt model file"):
+        Predictor.load(folder)
+    (model / LOOSE_THRESHOLDS_FILE).write_text(json.dumps({"claim_type.attack": 0.5}))
+    with pytest.raises(ModelFolderError, match="thresholds_loose.json: no threshold for"):
+        Predictor.load(folder)
 
 
 def test_a_static_package_has_no_int8_encoder_to_make_and_a_damaged_one_is_one_error(static_package, tmp_path):

@@ -76,6 +76,9 @@ def test_artifacts_reports_and_self_describing_model(tfidf_run, tmp_path):
     local = Path(mlflow.artifacts.download_artifacts(run_id=result.run_id, artifact_path="model", dst_path=tmp_path))
     assert {"family.json", "config.yaml", "schema.yaml", "thresholds.json", "metrics.json", "data.json",
             "head.skops", "ngrams.skops"} <= {p.name for p in local.iterdir()}
+    # A family that does not read the opening has no loose sentences to tell apart.
+    assert not {"thresholds_loose.json", "head_loose.skops"} & {p.name for p in local.iterdir()}
+    assert not any(k.startswith("cv_loose.") for k in client.get_run(result.run_id).data.metrics)
     tags = client.get_run(result.run_id).data.tags
     assert json.loads((local / "data.json").read_text())["digest"] == tags["claims.data_digest"]
     thresholds = json.loads((local / "thresholds.json").read_text())

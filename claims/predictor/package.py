@@ -130,6 +130,24 @@ def _length_limit(family: str, options: dict[str, Any]) -> str:
     return "- Units are read whole, whatever their length."
 
 
+def _loose_lines(options: dict, metrics: dict, schema: dict) -> list[str]:
+    """What a loose sentence gets from a model that reads the article's opening."""
+    if not (options.get("opening") and "tfidf" in options.get("features", ["tfidf"])):
+        return []
+    keys = [f"{t['name']}.f1" if t["type"] == "binary" else f"{t['name']}.macro_f1" for t in schema["tasks"]]
+    figures = " / ".join(f"{metrics[f'cv_loose.{k}']:.3f}" for k in keys) if all(
+        f"cv_loose.{k}" in metrics for k in keys) else None
+    scored = ([f"  (a)'s held-out units predicted without their opening ({' / '.join(keys)}): {figures},",
+               "  against " + " / ".join(f"{metrics[f'cv.{k}']:.3f}" for k in keys) + " with it."]
+              if figures and all(f"cv.{k}" in metrics for k in keys) else [])
+    if options.get("loose_head"):
+        return ["- This model reads the article's opening. A unit without one (a loose sentence) is predicted by a",
+                "  second regression fitted without the opening's features, and decided by thresholds of its own.",
+                *scored]
+    return ["- This model reads the article's opening: on loose sentences it scores lower on attribution than",
+            "  a model trained without it (bench/RESULTS.md, \"Loose sentences and the opening\").", *scored]
+
+
 def model_card(folder: Path, name: str, run_id: str | None) -> str:
     from claims.models import onnx_encoder
 
@@ -209,9 +227,7 @@ def model_card(folder: Path, name: str, run_id: str | None) -> str:
         "  covered there will score lower. Rare labels have the widest uncertainty.",
         "- English only. A unit may use the unit before it and its article's opening (first units) as",
         "  context; loose sentences have neither.",
-        *([] if not (options.get("opening") and "tfidf" in options.get("features", ["tfidf"])) else [
-            "- This model reads the article's opening: on loose sentences it scores lower on attribution than",
-            "  a model trained without it (bench/RESULTS.md, \"Loose sentences and the opening\")."]),
+        *_loose_lines(options, metrics, schema),
         _length_limit(family["family"], options),
         "",
     ]

@@ -22,6 +22,10 @@ from claims.models.families.base import aligned_side_texts
 # embeddings, int8 network for finetune.v1); fp32: the torch reference.
 Runtime = Literal["auto", "fp32", "onnx-int8", "onnx-encoder", "onnx-encoder-int8"]
 REQUIRED_FILES = ("family.json", "thresholds.json", "schema.yaml", "config.yaml", "metrics.json", "data.json")
+# Written for a model with a loose head: the thresholds of units without an opening (loose sentences),
+# tuned on (a)'s held-out units predicted without theirs. A folder without it decides every unit by
+# thresholds.json.
+LOOSE_THRESHOLDS_FILE = "thresholds_loose.json"
 
 
 class ModelFolderError(Exception):
@@ -36,10 +40,12 @@ class Prediction:
 
 
 class Predictor:
-    def __init__(self, model, thresholds: np.ndarray, folder: Path, runtime: str = "fp32"):
+    def __init__(self, model, thresholds: np.ndarray, folder: Path, runtime: str = "fp32",
+                 loose_thresholds: np.ndarray | None = None):
         self.model = model
         self.space: LabelSpace = model.space
         self.thresholds = thresholds
+        self.loose_thresholds = loose_thresholds  # for units without an opening; None: `thresholds`
         self.folder = folder
         self.runtime = runtime
         self._onnx = None
@@ -57,11 +63,10 @@ class Predictor:
             raise ModelFolderError(str(e)) from None
         except (OSError, ValueError, KeyError) as e:  # a truncated or corrupt part
             raise ModelFolderError(f"{folder}: corrupt model part: {type(e).__name__}: {e}") from None
-        raw = json.loads((folder / "thresholds.json").read_text())
-        missing = [c for c in model.space.column_names if c not in raw]
-        if missing:
-            raise ModelFolderError(f"{folder / 'thresholds.json'}: no threshold for {missing}")
-        predictor = cls(model, np.array([raw[c] for c in model.space.column_names]), folder)
+        thresholds = _thresholds(folder / "thresholds.json", model.space)
+        loose_file = folder / LOOSE_THRESHOLDS_FILE
+        loose = _thresholds(loose_file, model.space) if loose_file.exists() else None
+        predictor = cls(model, thresholds, folder, loose_thresholds=loose)
         from claims.models import onnx_encoder
 
         encoder_dir = folder / onnx_encoder.FOLDER
@@ -123,6 +128,9 @@ class Predictor:
                 p = self.model.predict_proba(kept, kept_ctx, kept_open)
             proba[keep] = p
             decisions[keep] = self.space.decide(p, self.thresholds)
+            loose = [k for k, o in enumerate(kept_open) if not o.strip()]
+            if self.loose_thresholds is not None and loose:
+                decisions[np.asarray(keep)[loose]] = self.space.decide(p[loose], self.loose_thresholds)
         if truncated:
             warnings.warn(f"{truncated} unit(s) were cut to fit the model's {self.max_tokens}-token input", stacklevel=2)
         return Prediction(decisions, proba, truncated)
@@ -144,6 +152,14 @@ class Predictor:
         return rows
 
 
+def _thresholds(path: Path, space: LabelSpace) -> np.ndarray:
+    raw = json.loads(path.read_text())
+    missing = [c for c in space.column_names if not isinstance(raw, dict) or c not in raw]
+    if missing:
+        raise ModelFolderError(f"{path}: no threshold for {missing}")
+    return np.array([raw[c] for c in space.column_names])
+
+
 def resolve_model_folder(path: Path) -> Path:
     """Accept a package folder (with MLmodel) or a bare model folder; check nothing is missing."""
     if not path.exists():
@@ -158,6 +174,8 @@ def resolve_model_folder(path: Path) -> Path:
     try:
         json.loads((path / "thresholds.json").read_text())
         json.loads((path / "family.json").read_text())
+        if (path / LOOSE_THRESHOLDS_FILE).exists():
+            json.loads((path / LOOSE_THRESHOLDS_FILE).read_text())
     except json.JSONDecodeError as e:
         raise ModelFolderError(f"{path}: corrupt model file: {e}") from None
     return path

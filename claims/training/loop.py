@@ -32,6 +32,7 @@ from claims.util.errors import InputError, Problem
 from claims.corpus.augment import Augmenting
 from claims.training.evaluation import metrics, splits, thresholds
 from claims.models.families.base import ClaimsModel, ConstantLabelWarning, build
+from claims.predictor.predictor import LOOSE_THRESHOLDS_FILE
 from claims.corpus.gazetteer import Gazetteer, load_gazetteer
 from claims.corpus.labelspace import LabelSpace
 from claims.util.paths import resolve
@@ -79,6 +80,10 @@ class Result:
 
 # Metric prefixes of the four evaluations, short so they sort and fit as MLflow columns.
 GROUPED, COUNTRY, SEEDS_TEST, TEST = "cv", "country", "seeds_test", "test"
+# (a)'s held-out units predicted without their article's opening (each keeps its previous unit), for a
+# family that reads the opening: what a unit without one gets, decided as the package decides it (by
+# thresholds.json, or by a loose head's own thresholds, tuned on such predictions of the other folds).
+LOOSE = "cv_loose"
 
 
 class Progress:
@@ -224,12 +229,15 @@ def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress
                     [data.contexts[i] for i in idx], [data.openings[i] for i in idx])
             return fit_on(train_cfg, idx), thr
 
-        def cross_validate(prefix: str, fold_list) -> tuple[np.ndarray, np.ndarray]:
-            per_seed, oofs = [], []
+        def cross_validate(prefix: str, fold_list, loose: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+            """The evaluation's metrics; its mean out-of-fold predictions, the units they cover and,
+            with `loose`, the mean out-of-fold predictions of the same units without their opening."""
+            per_seed, oofs, per_seed_loose, oofs_loose = [], [], [], []
             covered = np.zeros(len(data.texts), dtype=bool)
             other_folds = _other_folds(cfg, fold_list)
             for seed in seeds:
                 oof = np.full(data.y.shape, np.nan)
+                oof_loose = np.full(data.y.shape, np.nan)
                 pred = np.zeros(data.y.shape, dtype=np.int8)
                 fold_runs = []
                 for name, tr, te in fold_list:
@@ -246,6 +254,9 @@ def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress
                             model, thr = fit_with_thresholds(train_cfg, tr)
                         oof[te] = model.predict_proba([data.texts[i] for i in te], [data.contexts[i] for i in te],
                                                       [data.openings[i] for i in te])
+                        if loose:
+                            oof_loose[te] = model.predict_proba([data.texts[i] for i in te],
+                                                                [data.contexts[i] for i in te])
                         fold_runs.append((child.info.run_id, te, thr))
                         mlflow.log_metric("data.augmented_units", getattr(model, "augmented_units", 0))
                         for epoch, loss in enumerate(model.history_, start=1):
@@ -263,14 +274,32 @@ def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress
                 covered = ~np.isnan(oof).any(axis=1)
                 per_seed.append(metrics.compute(data.y[covered], pred[covered], oof[covered], space))
                 oofs.append(oof)
+                if loose:
+                    per_seed_loose.append(_scored_as_loose(oof_loose, fold_runs, other_folds and family.has_loose_head,
+                                                           covered))
+                    oofs_loose.append(oof_loose)
             evaluations[prefix] = metrics.aggregate(per_seed)
             mlflow.log_metrics({f"{prefix}.{k}": v for k, v in evaluations[prefix].items()})
             mlflow.log_metric(f"{prefix}.folds", len(fold_list))
-            return np.mean(oofs, axis=0), covered
+            if loose:
+                evaluations[LOOSE] = metrics.aggregate(per_seed_loose)
+                mlflow.log_metrics({f"{LOOSE}.{k}": v for k, v in evaluations[LOOSE].items()})
+            return np.mean(oofs, axis=0), covered, np.mean(oofs_loose, axis=0) if loose else None
+
+        def _scored_as_loose(oof: np.ndarray, fold_runs, own_thresholds: bool, covered: np.ndarray) -> dict[str, float]:
+            """Out-of-fold predictions without the opening, decided by each fold's thresholds or, with
+            `own_thresholds`, by thresholds tuned on the other folds' predictions without the opening."""
+            test_folds = [te for _, te, _ in fold_runs]
+            chosen = (thresholds.from_other_folds(data.y, oof, test_folds, space, cfg.eval.default_threshold)
+                      if own_thresholds else [thr for _, _, thr in fold_runs])
+            pred = np.zeros(data.y.shape, dtype=np.int8)
+            for te, thr in zip(test_folds, chosen):
+                pred[te] = space.decide(oof[te], thr)
+            return metrics.compute(data.y[covered], pred[covered], oof[covered], space)
 
         # (a) grouped k-fold by article: also gives the final model's thresholds
         progress.step(f"(a) {len(folds[GROUPED])}-fold CV by article")
-        mean_oof, covered = cross_validate(GROUPED, folds[GROUPED])
+        mean_oof, covered, mean_oof_loose = cross_validate(GROUPED, folds[GROUPED], loose=family.reads_openings)
         # (b) leave-one-country-out
         if folds.get(COUNTRY):
             progress.step("(b) leave one country out")
@@ -288,6 +317,10 @@ def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress
         # The final model: all training data, thresholds tuned on (a)'s out-of-fold predictions.
         final_thr = (thresholds.tune(data.y[covered], mean_oof[covered], space, cfg.eval.default_threshold)
                      if cfg.eval.tune_thresholds else np.full(len(space), cfg.eval.default_threshold))
+        loose_thr = None  # a loose head is another model: it gets thresholds of its own
+        if mean_oof_loose is not None and family.has_loose_head:
+            loose_thr = (thresholds.tune(data.y[covered], mean_oof_loose[covered], space, cfg.eval.default_threshold)
+                         if cfg.eval.tune_thresholds else final_thr)
         set_seed(cfg.train.seed)
         progress.step("final fit on all training data" + (", scored on the test split" if test is not None else ""))
         t_final = time.perf_counter()
@@ -307,7 +340,7 @@ def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress
         mlflow.log_metric("time.total_seconds", seconds)
         mean_pred = space.decide(mean_oof[covered], final_thr)
         _log_reports(cfg, data, covered, mean_oof[covered], mean_pred, cv)
-        _log_model(cfg, data, final, final_thr, evaluations)
+        _log_model(cfg, data, final, final_thr, evaluations, loose_thr)
         messages = sorted({str(w.message) for w in caught if issubclass(w.category, ConstantLabelWarning)})
         if messages:
             mlflow.log_text("\n".join(messages) + "\n", "warnings.txt")
@@ -365,8 +398,9 @@ def _log_reports(cfg, data: Data, covered, proba, pred, cv) -> None:
 
 
 def _log_model(cfg: ExperimentConfig, data: Data, model: ClaimsModel, thr: np.ndarray,
-               evaluations: dict[str, dict[str, float]]) -> None:
-    """The final model with everything needed to use it: config, schema, thresholds, metrics, data hash."""
+               evaluations: dict[str, dict[str, float]], loose_thr: np.ndarray | None = None) -> None:
+    """The final model with everything needed to use it: config, schema, thresholds (and, for a family
+    that reads the opening, the thresholds of units without one), metrics, data hash."""
     import mlflow
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -375,6 +409,9 @@ def _log_model(cfg: ExperimentConfig, data: Data, model: ClaimsModel, thr: np.nd
             (build_dir / "config.yaml").write_text(cfg.to_yaml())
             (build_dir / "schema.yaml").write_text(resolve(cfg.data.schema_path).read_text())
             (build_dir / "thresholds.json").write_text(json.dumps(dict(zip(data.space.column_names, thr.tolist())), indent=1))
+            if loose_thr is not None:
+                (build_dir / LOOSE_THRESHOLDS_FILE).write_text(
+                    json.dumps(dict(zip(data.space.column_names, loose_thr.tolist())), indent=1))
             (build_dir / "metrics.json").write_text(json.dumps(
                 {f"{prefix}.{k}": v for prefix, m in evaluations.items() for k, v in m.items()}, indent=1, sort_keys=True))
             (build_dir / "data.json").write_text(json.dumps(

@@ -73,6 +73,8 @@ def log_summary(result: loop.Result, data: loop.Data, report: Report | None, tra
         f"{len(data.texts)} units in {len(set(data.docs))} articles.", "",
         "claim_type macro F1 / attribution macro F1 / withdrawal F1:", "",
         f"- (a) 5-fold by article: {cells(loop.GROUPED)}",
+        *([f"- (a)'s units without their opening (loose sentences): {cells(loop.LOOSE)}"]
+          if loop.LOOSE in ev else []),
         f"- (b) leave one country out: {cells(loop.COUNTRY)}",
         f"- (d) test split: {cells(loop.TEST)}",
         f"- behaviour: {row['behaviour']:.1%}" if report is not None else "- behaviour: not checked",

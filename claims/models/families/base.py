@@ -51,6 +51,12 @@ class ClaimsModel:
         """Whether `_fit` and `_predict_proba` take each unit's article opening (claims.corpus.opening)."""
         return False
 
+    @property
+    def has_loose_head(self) -> bool:
+        """Whether units without an opening get a model of their own (claims.models.families.loose_head),
+        which then needs thresholds of its own."""
+        return False
+
     # -- the contract -------------------------------------------------------------------------
     def fit(self, texts: list[str], y: np.ndarray, contexts: list[str] | None = None,
             groups: list[str] | None = None, openings: list[str] | None = None) -> "ClaimsModel":

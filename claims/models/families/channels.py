@@ -23,7 +23,7 @@ import re
 from contextlib import contextmanager
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion
@@ -83,6 +83,16 @@ class ChannelOptions(BaseModel):
     opening: bool = Field(default=False, description="Add word n-grams of the unit's article opening (its "
                                                      "first units); a loose sentence has none.")
     opening_weight: float = Field(default=0.5, gt=0)
+    loose_head: bool = Field(default=False, description="With the opening: a second regression, fitted "
+                                                        "without the opening's features, predicts the units "
+                                                        "that have no opening (loose sentences).")
+
+    @model_validator(mode="after")
+    def _loose_head_needs_opening(self):
+        # Without the opening channel the second head would be the first one again.
+        if self.loose_head and not self.opening:
+            raise ValueError("loose_head: true needs opening: true (it is the model without the opening)")
+        return self
 
 
 def ngram_features(o) -> FeatureUnion:
@@ -230,6 +240,15 @@ class Channels:
         if self.o.opening:
             blocks.append(self._opening_block(openings, len(texts)))
         return sparse.hstack(blocks).tocsr()
+
+    def opening_columns(self) -> tuple[int, int]:
+        """Where the opening's block lies in `transform`'s output: the last columns, [start, end)."""
+        o = self.o
+        vectorizers = [vec for _, vec in self.ngrams_.transformer_list]
+        vectorizers += [getattr(self, name) for name, on in (("typed_vec_", o.typed_mentions), ("context_vec_", o.context),
+                                                              ("negation_vec_", o.negation), ("opening_vec_", o.opening)) if on]
+        end = sum(len(vec.vocabulary_) for vec in vectorizers)
+        return (end - len(self.opening_vec_.vocabulary_) if o.opening else end), end
 
     def save(self, path: Path, prefix: str = "") -> None:
         sklearn_io.dump(self.ngrams_, path / f"{prefix}ngrams.skops")

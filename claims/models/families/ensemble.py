@@ -16,7 +16,7 @@ from scipy import sparse
 
 from claims.models.encoder import DEFAULT, EncoderName, Pooling, check_pooling
 from claims.models.options import ModelConfig
-from claims.models.families import sklearn_io
+from claims.models.families import loose_head, sklearn_io
 from claims.models.families.base import ClaimsModel, load_model
 from claims.models.families.linear_head import fit_head, make_head
 from claims.models.families.channels import CANONICAL_FILE, ChannelOptions, Channels, TypedMentions
@@ -121,15 +121,28 @@ class Ensemble(ClaimsModel):
         previous[present] = vectors[len(texts):]
         return [vectors[:len(texts)], previous * self.options.context_embeddings]
 
+    @property
+    def has_loose_head(self) -> bool:
+        return self.reads_openings and self.options.loose_head
+
+    def _new_head(self):
+        return make_head(self.options.C, self.options.class_weight, self.train_config.seed)
+
     def _fit(self, texts, y, contexts, openings=None):
         self.parts_ = self._parts()
         if "rules" in self.parts_:
             self.parts_["rules"].prepare()
-        self.head_ = fit_head(make_head(self.options.C, self.options.class_weight, self.train_config.seed),
-                              self._features(texts, contexts, openings, fit=True), y)
+        X = self._features(texts, contexts, openings, fit=True)
+        self.head_ = fit_head(self._new_head(), X, y)
+        # The tfidf block comes first, so the opening's columns are where Channels puts them.
+        self.loose_head_ = (loose_head.fit(self._new_head(), X, y, self.channels_.opening_columns())
+                            if self.has_loose_head else None)
 
     def _predict_proba(self, texts, contexts, openings=None):
-        return self.head_.predict_proba(self._features(texts, contexts, openings))
+        X = self._features(texts, contexts, openings)
+        if not self.has_loose_head:
+            return self.head_.predict_proba(X)
+        return loose_head.predict_proba(self.head_, self.loose_head_, X, openings, self.channels_.opening_columns())
 
     def for_inference(self):
         for name in ("embeddings", "rules"):
@@ -152,6 +165,7 @@ class Ensemble(ClaimsModel):
 
     def _save(self, path: Path):
         sklearn_io.dump(self.head_, path / "head.skops")
+        loose_head.save(self.loose_head_, path)
         if self.options.canonical_mentions:
             (path / CANONICAL_FILE).write_text(json.dumps(self.canonical_.tokens, ensure_ascii=False, indent=0))
         if "tfidf" in self.parts_:
@@ -162,6 +176,7 @@ class Ensemble(ClaimsModel):
     def _load(self, path: Path):
         self.parts_ = self._parts()
         self.head_ = sklearn_io.load(path / "head.skops")
+        self.loose_head_ = loose_head.load(path, self.has_loose_head)
         if self.options.canonical_mentions:
             self.canonical_ = TypedMentions(json.loads((path / CANONICAL_FILE).read_text()))
         if "tfidf" in self.parts_:

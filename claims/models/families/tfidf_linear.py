@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from claims.models.families import sklearn_io
+from claims.models.families import loose_head, sklearn_io
 from claims.models.families.base import ClaimsModel
 from claims.models.families.channels import ChannelOptions, Channels
 from claims.models.families.linear_head import fit_head, make_head
@@ -30,18 +30,32 @@ class TfidfLinear(ClaimsModel):
     def reads_openings(self) -> bool:
         return self.options.opening
 
+    @property
+    def has_loose_head(self) -> bool:
+        return self.reads_openings and self.options.loose_head
+
+    def _new_head(self):
+        return make_head(self.options.C, self.options.class_weight, self.train_config.seed)
+
     def _fit(self, texts, y, contexts, openings=None):
         self.channels_ = Channels(self.options)
         X = self.channels_.fit_transform(texts, contexts, openings)
-        self.head_ = fit_head(make_head(self.options.C, self.options.class_weight, self.train_config.seed), X, y)
+        self.head_ = fit_head(self._new_head(), X, y)
+        self.loose_head_ = (loose_head.fit(self._new_head(), X, y, self.channels_.opening_columns())
+                            if self.has_loose_head else None)
 
     def _predict_proba(self, texts, contexts, openings=None):
-        return self.head_.predict_proba(self.channels_.transform(texts, contexts, openings))
+        X = self.channels_.transform(texts, contexts, openings)
+        if not self.has_loose_head:
+            return self.head_.predict_proba(X)
+        return loose_head.predict_proba(self.head_, self.loose_head_, X, openings, self.channels_.opening_columns())
 
     def _save(self, path: Path):
         self.channels_.save(path)
         sklearn_io.dump(self.head_, path / "head.skops")
+        loose_head.save(self.loose_head_, path)
 
     def _load(self, path: Path):
         self.channels_ = Channels(self.options).load(path)
         self.head_ = sklearn_io.load(path / "head.skops")
+        self.loose_head_ = loose_head.load(path, self.has_loose_head)
