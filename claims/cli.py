@@ -326,9 +326,11 @@ def train(
         return
     names = headline_names(planned[0][1].space)
     evaluations = [(loop.GROUPED, "(a) by article"), (loop.COUNTRY, "(b) by country"), (loop.TEST, "(d) test split")]
-    if any(loop.LOOSE in o.result.evaluations for o in outcomes):
+    loose = any(loop.LOOSE in o.result.evaluations for o in outcomes)
+    if loose:
         evaluations.insert(1, (loop.LOOSE, "(a) without openings"))
-    table = Table(title="Headline F1 per task: (a) grouped 5-fold CV, (b) leave-one-country-out, (d) test split")
+    table = Table(title="Headline F1 per task: (a) grouped 5-fold CV" + (" (and its units without their opening)" if loose else "")
+                  + ", (b) leave-one-country-out, (d) test split")
     table.add_column("config")
     for _, title in evaluations:
         table.add_column(title + "\n" + " / ".join(n.split(".")[0] for n in names))

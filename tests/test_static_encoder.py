@@ -127,18 +127,23 @@ def test_the_default_package_decides_units_without_an_opening_by_their_own_head_
     assert "cv_loose.attribution.macro_f1" in logged and "cv_loose.attribution.macro_f1" in json.loads(
         (model / "metrics.json").read_text())
     texts, contexts, openings = _units_with_openings(30)
+    texts[0] = " "  # an empty unit first: it gets no labels, and the others keep their places
     mixed = [o if k % 2 else "" for k, o in enumerate(openings)]
     before = Predictor.load(folder).predict(texts, contexts, mixed).decisions
     columns = json.loads((model / LOOSE_THRESHOLDS_FILE).read_text())
     (model / LOOSE_THRESHOLDS_FILE).write_text(json.dumps({c: 0.0 for c in columns}))
     after = Predictor.load(folder).predict(texts, contexts, mixed).decisions
     np.testing.assert_array_equal(after[1::2], before[1::2])  # units with an opening: thresholds.json
-    assert after[::2].sum() > before[::2].sum() and after[::2].all()  # loose units: every label at threshold 0
+    assert not after[0].any() and after[2::2].all()  # loose units: every label at threshold 0
+    assert after[2::2].sum() > before[2::2].sum()
     (model / LOOSE_THRESHOLDS_FILE).write_text("{not json")
     with pytest.raises(ModelFolderError, match="corrupt model file"):
         Predictor.load(folder)
     (model / LOOSE_THRESHOLDS_FILE).write_text(json.dumps({"claim_type.attack": 0.5}))
     with pytest.raises(ModelFolderError, match="thresholds_loose.json: no threshold for"):
+        Predictor.load(folder)
+    (model / LOOSE_THRESHOLDS_FILE).unlink()
+    with pytest.raises(ModelFolderError, match="has a loose head but no thresholds_loose.json"):
         Predictor.load(folder)
 
 

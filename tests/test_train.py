@@ -307,6 +307,27 @@ def test_folds_take_thresholds_from_each_other(tmp_path):
     assert counted.planned == counted.fits == 3 * (1 + cfg.eval.inner_folds) + 1
 
 
+def test_units_without_their_opening_are_scored_as_the_package_decides_them(tmp_path):
+    """cv_loose: (a)'s held-out units without their opening. A loose head is the model without the
+    opening channel, so with its own thresholds (tuned on the other folds) it scores exactly that
+    model's (a); without a loose head they are logged too, but no loose thresholds are written."""
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracking.open_store(store)
+    runs = {}
+    for name, extra in {"loose": ["model.opening=true", "model.loose_head=true"], "plain": ["model.opening=false"],
+                        "framed": ["model.opening=true"]}.items():
+        cfg = shrunk("tfidf_linear", "eval.max_folds=3", "eval.country_folds=false", *extra)
+        runs[name] = loop.run(cfg, loop.load_data(cfg), store)
+    assert runs["loose"].evaluations["cv_loose"] == pytest.approx(runs["plain"].evaluations["cv"], abs=1e-9)
+    assert runs["loose"].evaluations["cv"] == pytest.approx(runs["framed"].evaluations["cv"], abs=1e-9)
+    assert "cv_loose" in runs["framed"].evaluations and "cv_loose" not in runs["plain"].evaluations
+    assert runs["framed"].evaluations["cv_loose"] != pytest.approx(runs["loose"].evaluations["cv_loose"])
+    client = MlflowClient(store)
+    written = {name: {Path(a.path).name for a in client.list_artifacts(r.run_id, "model")} for name, r in runs.items()}
+    assert {"thresholds_loose.json", "head_loose.skops"} <= written["loose"]
+    assert not {"thresholds_loose.json", "head_loose.skops"} & (written["framed"] | written["plain"])
+
+
 def _independent_suspects(oof: Path, limit: int, per_article: int) -> list[tuple[str, float]]:
     """The same ranking computed another way (pandas, column by column), to check `suspects.rank`."""
     import pandas as pd

@@ -65,6 +65,8 @@ class Predictor:
             raise ModelFolderError(f"{folder}: corrupt model part: {type(e).__name__}: {e}") from None
         thresholds = _thresholds(folder / "thresholds.json", model.space)
         loose_file = folder / LOOSE_THRESHOLDS_FILE
+        if getattr(model, "has_loose_head", False) and not loose_file.exists():
+            raise ModelFolderError(f"{folder}: the model has a loose head but no {LOOSE_THRESHOLDS_FILE}")
         loose = _thresholds(loose_file, model.space) if loose_file.exists() else None
         predictor = cls(model, thresholds, folder, loose_thresholds=loose)
         from claims.models import onnx_encoder

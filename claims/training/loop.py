@@ -275,8 +275,11 @@ def run(cfg: ExperimentConfig, data: Data, tracking_uri: str, progress: Progress
                 per_seed.append(metrics.compute(data.y[covered], pred[covered], oof[covered], space))
                 oofs.append(oof)
                 if loose:
-                    per_seed_loose.append(_scored_as_loose(oof_loose, fold_runs, other_folds and family.has_loose_head,
-                                                           covered))
+                    # A loose head's thresholds are tuned on the other folds' loose predictions, as
+                    # thresholds_loose.json is tuned on all of them, even where (a)'s own come from an
+                    # inner split; with one fold or untuned thresholds there is nothing to tune on.
+                    own = family.has_loose_head and cfg.eval.tune_thresholds and len(fold_runs) > 1
+                    per_seed_loose.append(_scored_as_loose(oof_loose, fold_runs, own, covered))
                     oofs_loose.append(oof_loose)
             evaluations[prefix] = metrics.aggregate(per_seed)
             mlflow.log_metrics({f"{prefix}.{k}": v for k, v in evaluations[prefix].items()})
@@ -399,8 +402,8 @@ def _log_reports(cfg, data: Data, covered, proba, pred, cv) -> None:
 
 def _log_model(cfg: ExperimentConfig, data: Data, model: ClaimsModel, thr: np.ndarray,
                evaluations: dict[str, dict[str, float]], loose_thr: np.ndarray | None = None) -> None:
-    """The final model with everything needed to use it: config, schema, thresholds (and, for a family
-    that reads the opening, the thresholds of units without one), metrics, data hash."""
+    """The final model with everything needed to use it: config, schema, thresholds (and, for a model
+    with a loose head, the thresholds of units without an opening), metrics, data hash."""
     import mlflow
 
     with tempfile.TemporaryDirectory() as tmp:
