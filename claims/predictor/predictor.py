@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 
 from claims.corpus.labelspace import LabelSpace
-from claims.models.families.base import aligned_side_texts
+from claims.models.families.base import aligned_side_texts, loose_rows
 
 # auto: the package's optimised path where it has one (ONNX encoder for families that read sentence
 # embeddings, int8 network for finetune.v1); fp32: the torch reference.
@@ -65,7 +65,7 @@ class Predictor:
             raise ModelFolderError(f"{folder}: corrupt model part: {type(e).__name__}: {e}") from None
         thresholds = _thresholds(folder / "thresholds.json", model.space)
         loose_file = folder / LOOSE_THRESHOLDS_FILE
-        if getattr(model, "has_loose_head", False) and not loose_file.exists():
+        if model.has_loose_head and not loose_file.exists():
             raise ModelFolderError(f"{folder}: the model has a loose head but no {LOOSE_THRESHOLDS_FILE}")
         loose = _thresholds(loose_file, model.space) if loose_file.exists() else None
         predictor = cls(model, thresholds, folder, loose_thresholds=loose)
@@ -130,8 +130,7 @@ class Predictor:
                 p = self.model.predict_proba(kept, kept_ctx, kept_open)
             proba[keep] = p
             decisions[keep] = self.space.decide(p, self.thresholds)
-            loose = [k for k, o in enumerate(kept_open) if not o.strip()]
-            if self.loose_thresholds is not None and loose:
+            if self.loose_thresholds is not None and len(loose := loose_rows(kept_open)):
                 decisions[np.asarray(keep)[loose]] = self.space.decide(p[loose], self.loose_thresholds)
         if truncated:
             warnings.warn(f"{truncated} unit(s) were cut to fit the model's {self.max_tokens}-token input", stacklevel=2)

@@ -54,8 +54,8 @@ class ClaimsModel:
     @property
     def has_loose_head(self) -> bool:
         """Whether units without an opening get a model of their own (claims.models.families.loose_head),
-        which then needs thresholds of its own."""
-        return False
+        which then needs thresholds of its own. The option lives with the opening's (ChannelOptions)."""
+        return self.reads_openings and getattr(self.options, "loose_head", False)
 
     # -- the contract -------------------------------------------------------------------------
     def fit(self, texts: list[str], y: np.ndarray, contexts: list[str] | None = None,
@@ -129,6 +129,11 @@ class ClaimsModel:
 
     def _load(self, path: Path) -> None:
         raise NotImplementedError
+
+
+def loose_rows(openings: list[str]) -> np.ndarray:
+    """Indices of the units without an opening (loose sentences)."""
+    return np.asarray([i for i, o in enumerate(openings) if not o.strip()], dtype=int)
 
 
 def aligned_side_texts(texts: list[str], contexts: Iterable[str] | None, what: str = "contexts") -> list[str]:

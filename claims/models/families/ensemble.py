@@ -121,10 +121,6 @@ class Ensemble(ClaimsModel):
         previous[present] = vectors[len(texts):]
         return [vectors[:len(texts)], previous * self.options.context_embeddings]
 
-    @property
-    def has_loose_head(self) -> bool:
-        return self.reads_openings and self.options.loose_head
-
     def _new_head(self):
         return make_head(self.options.C, self.options.class_weight, self.train_config.seed)
 

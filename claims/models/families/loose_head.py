@@ -14,6 +14,7 @@ import numpy as np
 from scipy import sparse
 
 from claims.models.families import sklearn_io
+from claims.models.families.base import loose_rows
 from claims.models.families.linear_head import fit_head
 
 FILE = "head_loose.skops"
@@ -29,15 +30,10 @@ def fit(head, X, y: np.ndarray, columns: tuple[int, int]):
     return fit_head(head, without_opening(X, columns), y)
 
 
-def loose_rows(openings: list[str]) -> np.ndarray:
-    """Indices of the units without an opening."""
-    return np.asarray([i for i, o in enumerate(openings) if not o.strip()], dtype=int)
-
-
 def predict_proba(head, loose, X, openings: list[str], columns: tuple[int, int]) -> np.ndarray:
     """The main head's probabilities, and the loose head's for the units without an opening."""
     rows = loose_rows(openings)
-    if loose is None or not len(rows):
+    if not len(rows):
         return head.predict_proba(X)
     proba = np.empty((X.shape[0], len(head.estimators_)))
     framed = np.setdiff1d(np.arange(X.shape[0]), rows)

@@ -30,10 +30,6 @@ class TfidfLinear(ClaimsModel):
     def reads_openings(self) -> bool:
         return self.options.opening
 
-    @property
-    def has_loose_head(self) -> bool:
-        return self.reads_openings and self.options.loose_head
-
     def _new_head(self):
         return make_head(self.options.C, self.options.class_weight, self.train_config.seed)
 
