@@ -500,7 +500,7 @@ def package_cmd(
 def predict(
     inputs: Annotated[list[str], typer.Argument(help=".txt articles, .jsonl (text, id), .csv or .parquet (a text column), or - for stdin; context and opening fields are read, other fields pass through.")],
     model: Annotated[Path, typer.Option("--model", help="A packaged model folder, e.g. models/default.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help=".jsonl, .csv or .parquet; written only when complete.")],
+    output: Annotated[str, typer.Option("-o", "--output", help=".jsonl, .csv or .parquet; written only when complete.")],
     lines: Annotated[bool, typer.Option("--lines", help="Text inputs: one unit per line, no segmentation.")] = False,
     summary: Annotated[bool, typer.Option("--summary", help="Also write OUTPUT.summary.jsonl (e.g. out.csv.summary.jsonl), one row per article.")] = False,
     errors: Annotated[Literal["strict", "replace"], typer.Option("--errors", help="Invalid UTF-8: fail or replace.")] = "strict",
@@ -518,9 +518,11 @@ def predict(
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from claims.predictor.batch import check_paths, predict_to_file, summary_path
+    from claims.predictor.outputs import output_path
     from claims.predictor.predictor import ModelFolderError, Predictor
 
-    check_paths(inputs, output)  # before the model loads: a refused call costs nothing
+    target = output_path(output)
+    check_paths(inputs, target)  # before the model loads: a refused call costs nothing
     try:
         predictor = Predictor.load(model, runtime=runtime)
     except ModelFolderError as e:
@@ -528,16 +530,16 @@ def predict(
     with Progress(SpinnerColumn(), TextColumn("{task.completed} units"), TimeElapsedColumn(),
                   console=err, disable=quiet) as bar:
         task = bar.add_task("predict", total=None)
-        stats = predict_to_file(predictor, inputs, output, lines=lines, errors=errors, batch_size=batch_size,
+        stats = predict_to_file(predictor, inputs, target, lines=lines, errors=errors, batch_size=batch_size,
                                 summary=summary, progress=lambda n: bar.advance(task, n))
     if stats.truncated:
         err.print(f"warning: {stats.truncated} unit(s) were cut to fit the model's {predictor.max_tokens}-token input")
     if stats.units == 0:
-        err.print(f"note: no units in {', '.join(inputs)} (empty input): {output} is empty")
+        err.print(f"note: no units in {', '.join(inputs)} (empty input): {target} is empty")
     if not quiet:
-        err.print(f"{stats.units} units ({stats.empty} empty) -> {output} (runtime {predictor.runtime})")
+        err.print(f"{stats.units} units ({stats.empty} empty) -> {target} (runtime {predictor.runtime})")
         if summary:
-            err.print(f"summary of {len(stats.summary)} article(s) -> {summary_path(output)}")
+            err.print(f"summary of {len(stats.summary)} article(s) -> {summary_path(target)}")
 
 
 @app.command()

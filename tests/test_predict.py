@@ -170,14 +170,32 @@ def test_bad_parquet_input_is_one_clear_error(tfidf_package, tmp_path):
     assert not out.exists()
 
 
-def test_csv_output_refuses_fields_the_first_row_lacked(tfidf_package, tmp_path):
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_one_schema_output_refuses_fields_the_first_row_lacked_naming_their_input_line(tfidf_package, tmp_path,
+                                                                                      suffix):
     src = tmp_path / "mixed.jsonl"
-    src.write_text(json.dumps({"text": "One."}) + "\n" + json.dumps({"text": "Two.", "extra": 1}) + "\n")
-    out = tmp_path / "o.csv"
+    src.write_text(json.dumps({"text": "One."}) + "\n\n" + json.dumps({"text": "Two.", "extra": 1}) + "\n")
+    out = tmp_path / f"o{suffix}"
     out.write_text("previous\n")
     r = _predict(tfidf_package["package"], src, "-o", out)
-    assert r.exit_code == 1 and "[extra]" in r.output and ".jsonl" in r.output
+    assert r.exit_code == 1 and f"{src}:3 [extra]" in r.output and ".jsonl" in r.output
     assert out.read_text() == "previous\n"
+
+
+def test_an_output_path_ending_in_a_slash_is_refused(tfidf_package, tmp_path):
+    r = _predict(tfidf_package["package"], SEED, "-o", f"{tmp_path / 'new.jsonl'}/")
+    assert r.exit_code == 1 and "ends with a slash" in r.output and isinstance(r.exception, SystemExit)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_output_that_is_a_symlink_is_written_through(tfidf_package, tmp_path):
+    real = tmp_path / "store" / "real.jsonl"
+    real.parent.mkdir()
+    real.write_text("old\n")
+    link = tmp_path / "out.jsonl"
+    link.symlink_to(real)
+    assert _predict(tfidf_package["package"], SEED, "-o", link).exit_code == 0
+    assert link.is_symlink() and len(_jsonl(real)) == len(segment_file(SEED))
 
 
 def test_invalid_utf8_names_file_and_line_and_leaves_output_untouched(tfidf_package, tmp_path):

@@ -67,10 +67,15 @@ def predict_to_file(
         for batch in batched(inputs.read_all(paths, lines, errors), batch_size):
             contexts = [u.pop(inputs.CONTEXT, None) for u in batch]  # the predictor reads None as ""
             openings = [u.pop(inputs.OPENING, None) for u in batch]
+            wheres = [u.pop(inputs.WHERE, None) for u in batch]
             pred = predictor.predict([u["text"] for u in batch], contexts, openings)
             labelled = predictor.labelled_rows(pred)
             rows = [{**unit, **labels} for unit, labels in zip(batch, labelled)]
-            writer.write(rows)
+            try:
+                writer.write(rows)
+            except outputs.NewFields as e:
+                path, line = wheres[e.index] or (rows[e.index].get("source") or rows[e.index]["doc_id"], None)
+                raise InputError(Problem(path, line, e.fields[0], str(e))) from None
             stats.units += len(rows)
             stats.empty += sum(not str(u["text"]).strip() for u in batch)
             stats.truncated += pred.truncated

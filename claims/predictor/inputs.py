@@ -49,6 +49,9 @@ def replace_lone_surrogates(value: Any) -> Any:
 # `context` and `opening` fields or columns; loose lines have neither. They are never written out.
 CONTEXT = "context"
 OPENING = "opening"
+# Where a table unit was read (file and line; parquet: file and row), popped before writing like the
+# side texts, so that an error met while writing it can still name its place in the input.
+WHERE = "_where"
 
 def _decoded_lines(raw_lines, source: str, errors: str) -> Iterator[tuple[int, str]]:
     for lineno, raw in enumerate(raw_lines, start=1):
@@ -122,7 +125,7 @@ def _jsonl(path: str, errors: str) -> Iterator[Unit]:
             if not isinstance(obj, dict) or not isinstance(obj.get("text"), (str, type(None))) or "text" not in obj:
                 fields = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
                 raise InputError(Problem(path, lineno, "text", f"no 'text' string field; the line has {fields}"))
-            yield _table_unit(obj, doc_id, index)
+            yield {**_table_unit(obj, doc_id, index), WHERE: (path, lineno)}
             index += 1
 
 
@@ -153,7 +156,8 @@ def _csv(path: str, errors: str) -> Iterator[Unit]:
                 if len(cells) > len(header):
                     raise InputError(Problem(path, start, None,
                                              f"{len(cells) - len(header)} cell(s) more than the header's {len(header)}"))
-                yield _table_unit(dict(zip(header, cells + [None] * (len(header) - len(cells)))), doc_id, index)
+                unit = _table_unit(dict(zip(header, cells + [None] * (len(header) - len(cells)))), doc_id, index)
+                yield {**unit, WHERE: (path, start)}
                 index += 1
         except csv.Error as e:
             raise InputError(Problem(path, start, None, f"malformed CSV: {e}")) from None
@@ -180,7 +184,7 @@ def _parquet(path: str) -> Iterator[Unit]:
     index = 0
     for batch in pf.iter_batches(batch_size=PARQUET_BATCH_ROWS):
         for row in batch.to_pylist():
-            yield _table_unit(row, doc_id, index)
+            yield {**_table_unit(row, doc_id, index), WHERE: (f"{path} (row {index + 1})", None)}
             index += 1
 
 

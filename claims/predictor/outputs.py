@@ -9,6 +9,7 @@ import base64
 import contextlib
 import csv
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,16 @@ from claims.util.errors import InputError, Problem
 
 FORMATS = (".jsonl", ".csv", ".parquet")
 INT_FIELDS = ("start", "end", "index")
+
+
+class NewFields(Exception):
+    """Row `index` of a batch has fields that a one-schema format (CSV, parquet) has no column for.
+    The writer knows the row, not where it was read; the caller names its file and line."""
+
+    def __init__(self, index: int, fields: list[str], first: str):
+        self.index, self.fields = index, fields
+        super().__init__(f"unit {first} has field(s) {fields} that the first unit had not; write .jsonl, "
+                         "which keeps every field")
 
 
 def _json_value(value: Any) -> Any:
@@ -51,12 +62,10 @@ class _Csv:
             self.writer = csv.DictWriter(self.f, fieldnames=list(flat[0]))
             self.writer.writeheader()
         if self.writer:
-            for row in flat:
+            for i, row in enumerate(flat):
                 extra = [k for k in row if k not in self.writer.fieldnames]
                 if extra:  # a CSV has one header: a field the first row lacked has no column
-                    raise InputError(Problem(row.get("source") or row.get("doc_id"), None, extra[0],
-                                             f"unit {row.get('id')} has field(s) {extra} that the first unit had not; "
-                                             "write .jsonl, which keeps every field"))
+                    raise NewFields(i, extra, row.get("id"))
                 self.writer.writerow(row)
 
     def close(self) -> None:
@@ -82,11 +91,9 @@ class _Parquet:
                 self.schema = pa.schema([f.with_type(pa.int64() if f.name in INT_FIELDS else pa.string())
                                          if pa.types.is_null(f.type) else f for f in self.schema])
                 self.writer = pq.ParquetWriter(self.path, self.schema)
-            extra = sorted({k for r in rows for k in r} - set(self.schema.names))
-            if extra:
-                raise InputError(Problem(rows[0].get("source") or rows[0].get("doc_id"), None, extra[0],
-                                         f"field(s) {extra} are missing from the first batch's rows; write .jsonl, "
-                                         "which keeps every field"))
+            for i, row in enumerate(rows):
+                if extra := sorted(set(row) - set(self.schema.names)):
+                    raise NewFields(i, extra, row.get("id"))
             self.writer.write_table(pa.Table.from_pylist(rows, schema=self.schema))
         except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
             raise InputError(Problem(self.dest, None, None,
@@ -100,6 +107,13 @@ class _Parquet:
             import pyarrow.parquet as pq
 
             pq.write_table(pa.table({}), self.path)
+
+
+def output_path(given: str) -> Path:
+    """The output path as typed: `pathlib` drops a trailing slash, which names a folder, not a file."""
+    if given.endswith(("/", os.sep)):
+        raise InputError(Problem(given, None, None, "ends with a slash, so it names a folder: give a file path for the output"))
+    return Path(given)
 
 
 def check_output(path: Path) -> None:

@@ -22,8 +22,12 @@ def _default_file_mode() -> int:
 
 @contextlib.contextmanager
 def atomic_path(target: Path | str) -> Iterator[Path]:
-    """Yield a temporary file path; on success it replaces `target`, on error it is removed."""
-    target = Path(target)
+    """Yield a temporary file path; on success it replaces `target`, on error it is removed.
+
+    A `target` that is a symbolic link is written through: the file it points to is replaced and the
+    link stays, as `open(target, "w")` would do.
+    """
+    target = Path(os.path.realpath(target)) if Path(target).is_symlink() else Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
