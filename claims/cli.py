@@ -293,7 +293,7 @@ def train(
     from claims.training import tracking
     from claims.training.pipeline import train_package_check
     from claims.training.config import load_config
-    from claims.training.evaluation.metrics import headline_names
+    from claims.training.evaluation.metrics import BOOTSTRAP_LEVEL, headline_names, with_interval
 
     problems = []
     planned = []
@@ -343,6 +343,10 @@ def train(
         table.add_row(r.config.name, *cells, f"{o.behaviour.overall:.1%}" if o.behaviour else "-",
                       f"{r.seconds:.0f}", r.run_id)
     out().print(table)
+    for r in (o.result for o in outcomes):
+        if loop.TEST in r.evaluations:
+            out().print(f"{r.config.name}, (d) with {BOOTSTRAP_LEVEL:.0%} intervals over the test split's articles: "
+                        + " / ".join(with_interval(r.evaluations[loop.TEST], n) for n in names))
     for r in (o.result for o in outcomes):
         if r.warnings:
             err.print(f"{r.config.name}: {len(r.warnings)} warning(s), see warnings.txt in run {r.run_id}")

@@ -128,3 +128,41 @@ def test_thresholds_from_other_folds_never_read_the_folds_own_labels_directly(sc
     np.testing.assert_array_equal(before[0], after[0])
     assert any((b != a).any() for b, a in zip(before[1:], after[1:]))  # the others read them
     np.testing.assert_array_equal(before[1], thresholds.tune(y[np.r_[0:30, 60:90]], oof[np.r_[0:30, 60:90]], space))
+
+
+def _noisy_articles(space, n_docs, units_per_doc=20, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.random((n_docs * units_per_doc, len(space.column_names))) < 0.3
+    pred = np.where(rng.random(y.shape) < 0.8, y, ~y)  # a fifth of the cells wrong
+    docs = np.repeat([f"d{i}" for i in range(n_docs)], units_per_doc)
+    return y.astype(int), pred.astype(int), docs
+
+
+def test_article_bootstrap_of_identical_articles_is_the_point_figure(schema):
+    """Every resample of copies of one article is that article: the interval collapses onto the
+    figure `compute` gives, so the counting matches scikit-learn's F1 (zero for an empty label too)."""
+    space = LabelSpace(schema)
+    y, pred, _ = _noisy_articles(space, 1)
+    y[:, 0] = pred[:, 0] = 0  # a label with no positives and none predicted
+    copies = 7
+    y, pred = np.tile(y, (copies, 1)), np.tile(pred, (copies, 1))
+    docs = np.repeat([f"d{i}" for i in range(copies)], len(y) // copies)
+    point = metrics.compute(y, pred, pred.astype(float), space)
+    ci = metrics.article_bootstrap(y, pred, docs, space, resamples=50)
+    for name in metrics.headline_names(space):
+        assert ci[f"{name}.ci_low"] == pytest.approx(point[name]) == ci[f"{name}.ci_high"]
+
+
+def test_article_bootstrap_narrows_with_more_articles_and_covers_the_figure(schema):
+    space = LabelSpace(schema)
+    widths = []
+    for n_docs in (10, 250):
+        y, pred, docs = _noisy_articles(space, n_docs)
+        point = metrics.compute(y, pred, pred.astype(float), space)
+        ci = metrics.article_bootstrap(y, pred, docs, space)
+        for name in metrics.headline_names(space):
+            assert ci[f"{name}.ci_low"] < point[name] < ci[f"{name}.ci_high"]
+        widths.append(np.mean([ci[f"{n}.ci_high"] - ci[f"{n}.ci_low"] for n in metrics.headline_names(space)]))
+    assert widths[1] < widths[0] / 3  # sqrt(25) = 5 times narrower in theory
+    assert metrics.with_interval({"x": 0.5, "x.ci_low": 0.4, "x.ci_high": 0.6}, "x") == "0.500 (0.400-0.600)"
+    assert metrics.with_interval({"x": 0.5}, "x") == "0.500"

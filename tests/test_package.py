@@ -195,6 +195,23 @@ def test_model_card_says_when_its_run_had_no_b(tfidf_package, tmp_path):
     assert "(b) was not run for this model" in package.model_card(folder, "x", None)
 
 
+def test_model_card_gives_d_with_its_intervals_when_they_were_measured(tfidf_package, tmp_path):
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(tfidf_package["package"] / "artifacts" / "model", folder)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    bare = {k: v for k, v in metrics.items() if not k.endswith((".ci_low", ".ci_high"))}
+    (folder / "metrics.json").write_text(json.dumps(bare))
+    assert "95% intervals" not in package.model_card(folder, "x", None)
+    metrics = {**bare, "test.claim_type.macro_f1": 0.8, "test.claim_type.macro_f1.ci_low": 0.75,
+               "test.claim_type.macro_f1.ci_high": 0.85, "test.withdrawal.f1": 0.9,
+               "test.withdrawal.f1.ci_low": 0.85, "test.withdrawal.f1.ci_high": 0.95}
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    card = package.model_card(folder, "x", None)
+    assert "claim_type 0.800 (0.750-0.850); withdrawal 0.900 (0.850-0.950)." in card
+
+
 def test_model_card_warns_about_loose_sentences_only_when_the_model_reads_the_opening(tfidf_package, tmp_path):
     import shutil
 

@@ -11,6 +11,7 @@ import pytest
 from claims.corpus import dataset
 from claims.corpus.manifest import load_manifest
 from claims.training import loop
+from claims.training.evaluation.metrics import headline_names
 from claims.util.errors import InputError
 from claims.util.paths import ANNOTATIONS_DIR, ROOT
 from tests.conftest import SEED_DOC, shrunk
@@ -84,6 +85,9 @@ def test_the_final_model_is_scored_on_the_test_split_and_nothing_is_chosen_on_it
     tracking.open_store(store)
     a = loop.run(cfg, data, store, test=test)
     assert loop.TEST in a.evaluations and "claim_type.macro_f1" in a.evaluations[loop.TEST]
+    for name in headline_names(data.space):  # one test article: every resample is that article
+        ev = a.evaluations[loop.TEST]
+        assert ev[f"{name}.ci_low"] == pytest.approx(ev[name]) == ev[f"{name}.ci_high"]
     b = loop.run(cfg, data, store, test=None)
     # thresholds and (a) do not depend on whether a test split was given
     assert a.cv == b.cv

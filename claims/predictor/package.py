@@ -219,6 +219,7 @@ def model_card(folder: Path, name: str, run_id: str | None) -> str:
             lines.append(f"| {task['name']} | {col} | {fmt(f'cv.{key}.f1')} | {fmt(f'country.{key}.f1')} "
                          f"| {fmt(f'test.{key}.precision')} | {fmt(f'test.{key}.recall')} | {fmt(f'test.{key}.f1')} "
                          f"| {int(support) if support is not None else '-'} |")
+    lines += _interval_lines(metrics, schema)
     lines += [
         "",
         "## Limits",
@@ -232,6 +233,17 @@ def model_card(folder: Path, name: str, run_id: str | None) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _interval_lines(metrics: dict, schema: dict) -> list[str]:
+    """(d)'s headline figures with their bootstrap intervals over the test split's articles."""
+    keys = [f"test.{t['name']}.f1" if t["type"] == "binary" else f"test.{t['name']}.macro_f1" for t in schema["tasks"]]
+    cells = [f"{k.split('.')[1]} {metrics[k]:.3f} ({metrics[k + '.ci_low']:.3f}-{metrics[k + '.ci_high']:.3f})"
+             for k in keys if k + ".ci_low" in metrics]
+    if not cells:
+        return []
+    return ["", "(d)'s headline figures with 95% intervals from resampling the test split's articles (a few dozen",
+            "articles give wide intervals: two models whose intervals overlap much may not differ): " + "; ".join(cells) + "."]
 
 
 def download_run_model(run_id: str, dest: Path, tracking_uri: str | None = None) -> Path:

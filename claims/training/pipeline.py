@@ -50,7 +50,7 @@ def log_summary(result: loop.Result, data: loop.Data, report: Report | None, tra
     from mlflow.tracking import MlflowClient
 
     from claims.training.compare import score
-    from claims.training.evaluation.metrics import headline_names
+    from claims.training.evaluation.metrics import BOOTSTRAP_LEVEL, headline_names, with_interval
 
     names = headline_names(data.space)
     ev = result.evaluations
@@ -77,6 +77,8 @@ def log_summary(result: loop.Result, data: loop.Data, report: Report | None, tra
           if loop.LOOSE in ev else []),
         f"- (b) leave one country out: {cells(loop.COUNTRY)}",
         f"- (d) test split: {cells(loop.TEST)}",
+        *([f"  ({BOOTSTRAP_LEVEL:.0%} intervals over its articles: "
+           + " / ".join(with_interval(ev[loop.TEST], n) for n in names) + ")"] if loop.TEST in ev else []),
         f"- behaviour: {row['behaviour']:.1%}" if report is not None else "- behaviour: not checked",
         f"- score (chooses the default): {summary['score']:.3f}" if "score" in summary else
         "- score: not logged, this run has no (b) (`claims compare --among` ranks such runs on (a) and behaviour)"]))
