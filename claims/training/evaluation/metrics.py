@@ -105,6 +105,11 @@ def article_bootstrap(y: np.ndarray, pred: np.ndarray, groups, space: LabelSpace
     return out
 
 
+def test_split_scores(y: np.ndarray, pred: np.ndarray, proba: np.ndarray, groups, space: LabelSpace) -> dict[str, float]:
+    """What (c) and (d) log: `compute`'s metrics and each headline figure's interval over the articles."""
+    return {**compute(y, pred, proba, space), **article_bootstrap(y, pred, groups, space)}
+
+
 def with_interval(values: dict[str, float], name: str) -> str:
     """`0.837 (0.801-0.866)`: a headline figure and, where it has one, its bootstrap interval."""
     low, high = values.get(f"{name}.ci_low"), values.get(f"{name}.ci_high")
