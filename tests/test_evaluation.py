@@ -166,3 +166,23 @@ def test_article_bootstrap_narrows_with_more_articles_and_covers_the_figure(sche
     assert widths[1] < widths[0] / 3  # sqrt(25) = 5 times narrower in theory
     assert metrics.with_interval({"x": 0.5, "x.ci_low": 0.4, "x.ci_high": 0.6}, "x") == "0.500 (0.400-0.600)"
     assert metrics.with_interval({"x": 0.5}, "x") == "0.500"
+
+
+def test_paired_bootstrap_of_a_model_against_itself_and_against_a_better_one(schema):
+    space = LabelSpace(schema)
+    y, pred, docs = _noisy_articles(space, 30)
+    same = metrics.paired_article_bootstrap(y, pred, pred, docs, space)
+    better = pred.copy()
+    wrong = np.flatnonzero((better != y).any(axis=1))[::2]
+    better[wrong] = y[wrong]  # B mends half of A's wrong units
+    ahead = metrics.paired_article_bootstrap(y, pred, better, docs, space)
+    alone = metrics.article_bootstrap(y, pred, docs, space)
+    for name in metrics.headline_names(space):
+        assert same[f"{name}.diff"] == same[f"{name}.ci_low"] == same[f"{name}.ci_high"] == 0
+        point_a = metrics.compute(y, pred, pred.astype(float), space)[name]
+        point_b = metrics.compute(y, better, better.astype(float), space)[name]
+        assert ahead[f"{name}.diff"] == pytest.approx(point_b - point_a)
+        assert 0 < ahead[f"{name}.ci_low"] < ahead[f"{name}.diff"] < ahead[f"{name}.ci_high"]
+        assert ahead[f"{name}.p_better"] == 1.0
+        # the paired interval is narrower than one model's own: the point of pairing
+        assert ahead[f"{name}.ci_high"] - ahead[f"{name}.ci_low"] < alone[f"{name}.ci_high"] - alone[f"{name}.ci_low"]

@@ -238,3 +238,15 @@ def test_model_card_warns_about_loose_sentences_only_when_the_model_reads_the_op
     (folder / "family.json").write_text(json.dumps(family))
     card = package.model_card(folder, "x", None)
     assert "reads the article's opening" not in card and "first 256 word pieces" in card
+
+
+def test_bench_paired_test_scores_two_packages_on_the_test_split(tfidf_package, monkeypatch):
+    """bench/paired_test.py: a package against itself differs by nothing on any draw."""
+    import importlib
+
+    from claims.util.paths import ROOT
+
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    out = importlib.import_module("paired_test").paired(tfidf_package["package"], tfidf_package["package"])
+    assert {k.rsplit(".", 1)[1] for k in out} == {"diff", "ci_low", "ci_high", "p_better"}
+    assert all(v == 0 for k, v in out.items() if not k.endswith("p_better"))

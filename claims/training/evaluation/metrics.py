@@ -71,37 +71,63 @@ BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_LEVEL = 0.95
 
 
+def _resampled_headlines(y: np.ndarray, preds: list[np.ndarray], groups, space: LabelSpace, resamples: int,
+                         seed: int) -> dict[str, list[np.ndarray]]:
+    """Each headline figure of each prediction matrix on the same `resamples` draws of articles with
+    replacement (the same draws for every matrix, so that differences are paired).
+
+    Counts are summed per article once, so each resample is a weighted sum, not a new pass over the
+    units. F1 is computed as `compute` does (a label with no positives and none predicted gives 0);
+    multiclass tasks, which have no per-article counts of this kind, are left out."""
+    docs, inverse = np.unique(np.asarray(groups), return_inverse=True)
+    rng = np.random.default_rng(seed)
+    weights = np.stack([np.bincount(rng.integers(0, len(docs), len(docs)), minlength=len(docs))
+                        for _ in range(resamples)]).astype(float)
+    yt = y.astype(bool)
+    out: dict[str, list[np.ndarray]] = {}
+    for pred in preds:
+        yp = pred.astype(bool)
+        per_doc = [np.zeros((len(docs), y.shape[1])) for _ in range(3)]
+        for counts, hits in zip(per_doc, (yt & yp, ~yt & yp, yt & ~yp)):
+            np.add.at(counts, inverse, hits)
+        tp, fp, fn = (weights @ c for c in per_doc)
+        denominator = 2 * tp + fp + fn
+        f1 = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
+        for task, name in zip(space.tasks(), headline_names(space)):
+            if task.type != "multiclass":  # macro over a multi-label task's columns; a binary task has one
+                out.setdefault(name, []).append(f1[:, space.slices()[task.name]].mean(axis=1))
+    return out
+
+
 def article_bootstrap(y: np.ndarray, pred: np.ndarray, groups, space: LabelSpace,
                       resamples: int = BOOTSTRAP_RESAMPLES, level: float = BOOTSTRAP_LEVEL,
                       seed: int = 0) -> dict[str, float]:
     """Percentile intervals of each headline figure (`<name>.ci_low`, `<name>.ci_high`) over
     articles drawn with replacement: units of one article share a writer, a story and its errors,
     so the article, not the unit, is what a new sample of text varies. A test split of a few dozen
-    articles gives wide intervals, which is what a user comparing two figures needs to know.
-
-    Counts are summed per article once, so each resample is a weighted sum, not a new pass over the
-    units. F1 is computed as `compute` does (a label with no positives and none predicted gives 0);
-    multiclass tasks, which have no per-article counts of this kind, get no interval."""
-    docs, inverse = np.unique(np.asarray(groups), return_inverse=True)
-    yt, yp = y.astype(bool), pred.astype(bool)
-    per_doc = [np.zeros((len(docs), y.shape[1])) for _ in range(3)]
-    for counts, hits in zip(per_doc, (yt & yp, ~yt & yp, yt & ~yp)):
-        np.add.at(counts, inverse, hits)
-    rng = np.random.default_rng(seed)
-    weights = np.stack([np.bincount(rng.integers(0, len(docs), len(docs)), minlength=len(docs))
-                        for _ in range(resamples)]).astype(float)
-    tp, fp, fn = (weights @ c for c in per_doc)
-    denominator = 2 * tp + fp + fn
-    f1 = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
-    out: dict[str, float] = {}
+    articles gives wide intervals, which is what a user comparing two figures needs to know."""
     tail = (1 - level) / 2 * 100
-    for task, name in zip(space.tasks(), headline_names(space)):
-        if task.type == "multiclass":
-            continue
-        s = space.slices()[task.name]
-        values = f1[:, s].mean(axis=1)  # macro over a multi-label task's columns; a binary task has one
+    out: dict[str, float] = {}
+    for name, (values,) in _resampled_headlines(y, [pred], groups, space, resamples, seed).items():
         low, high = np.percentile(values, [tail, 100 - tail])
         out.update({f"{name}.ci_low": float(low), f"{name}.ci_high": float(high)})
+    return out
+
+
+def paired_article_bootstrap(y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, groups, space: LabelSpace,
+                             resamples: int = BOOTSTRAP_RESAMPLES, level: float = BOOTSTRAP_LEVEL,
+                             seed: int = 0) -> dict[str, float]:
+    """B minus A on each headline figure, over the same draws of articles (`<name>.diff`, `.ci_low`,
+    `.ci_high`, and `.p_better`, the share of draws where B is ahead). Two models scored on the same
+    articles err on many of the same units, so the interval of their difference is much narrower
+    than the two models' own intervals suggest: it is the one to read when choosing between them."""
+    tail = (1 - level) / 2 * 100
+    out: dict[str, float] = {}
+    point_a, point_b = (compute(y, p, p.astype(float), space) for p in (pred_a, pred_b))
+    for name, (a, b) in _resampled_headlines(y, [pred_a, pred_b], groups, space, resamples, seed).items():
+        low, high = np.percentile(b - a, [tail, 100 - tail])
+        out.update({f"{name}.diff": point_b[name] - point_a[name], f"{name}.ci_low": float(low),
+                    f"{name}.ci_high": float(high), f"{name}.p_better": float(np.mean(b > a))})
     return out
 
 
