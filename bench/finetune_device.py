@@ -12,10 +12,10 @@ large to travel whole. So the work is split in three steps that share one plan:
 `finetune.v1` with the config's options on each fold (several folds at once: one small model leaves
 the GPU mostly idle) and writes every fold's probabilities; `score` applies the loop's thresholds
 (other folds for (a) and (b), an inner split of the seeds for (c), (a)'s out-of-fold predictions for
-(d)) and the loop's metrics (`metrics.compute`; for (c) and (d) `metrics.test_split_scores`, with intervals). What differs from `claims train`: the fits run on a GPU (other random
-draws, the same recipe) from the MiniLM weights rounded to fp16 for the journey (within 1e-3 of
-their value for all but about 5,000 of the 22.7 million, the smallest) and widened back to fp32
-before training; no MLflow run. `final` and `assemble` bring the final model back for packaging.
+(d)) and the loop's metrics (`metrics.compute`; for (c) and (d) `metrics.scores_on_test_split`,
+with intervals). What differs from `claims train`: the fits run on a GPU (other random draws, the
+same recipe) from the MiniLM weights rounded to fp16 for the journey (within 1e-3 of their value for
+all but about 5,000 of the 22.7 million, the smallest) and widened back to fp32 before training; no MLflow run. `final` and `assemble` bring the final model back for packaging.
 Only the protocol `configs/finetune.yaml` uses is reproduced (one seed, thresholds from the other
 folds, no augmentation, every fold): `export` refuses other settings rather than score them wrongly.
 """
@@ -292,7 +292,7 @@ def assemble(returned: Path, results: Path, dest: Path, folder: Path = EXPORT) -
     # (d) of the model that came back, not of the fit in `results` (another random draw on a GPU).
     proba = np.load(returned / "final_test_proba.npy")
     thr = np.asarray(scored["final_thresholds"])
-    scored["evaluations"]["test"] = metrics.test_split_scores(np.asarray(plan["test"]["y"], dtype=np.int8),
+    scored["evaluations"]["test"] = metrics.scores_on_test_split(np.asarray(plan["test"]["y"], dtype=np.int8),
                                                               space.decide(proba, thr), proba, plan["test"]["docs"], space)
     files = json.loads((returned / "final_files.json").read_text())
     for name in files:
@@ -385,7 +385,7 @@ def score(results: Path, folder: Path = EXPORT) -> dict[str, dict[str, float]]:
         else:
             continue
         proba = res[f"proba_{k}"]
-        out[f["evaluation"]] = metrics.test_split_scores(y_test, space.decide(proba, thr), proba, plan["test"]["docs"], space)
+        out[f["evaluation"]] = metrics.scores_on_test_split(y_test, space.decide(proba, thr), proba, plan["test"]["docs"], space)
     return {"evaluations": out, "columns": list(space.column_names),
             "final_thresholds": None if final_thr is None else final_thr.tolist(), "fits": meta["fits"], "wall_seconds": meta["wall_seconds"],
             "digest": plan["digest"], "overrides": plan["overrides"]}

@@ -8,6 +8,10 @@ sample's variation only: retraining on slightly different data moves a model too
 interval here includes. Nothing is chosen on the test split: this reports, it does not select.
 
     python bench/paired_test.py MODEL_A MODEL_B   (package folders, e.g. models/default, or run model folders)
+
+Each package predicts on its default runtime (`--runtime fp32` for the path `claims train` scored as
+(d); the static encoder of `ensemble_static` reads the same vectors on both). Figures in
+bench/RESULTS.md, "Intervals on the test split".
 """
 
 from __future__ import annotations
@@ -23,17 +27,25 @@ from claims.training.evaluation import metrics
 from claims.util.paths import CONFIGS_DIR
 
 
-def paired(model_a: Path, model_b: Path, config: Path = CONFIGS_DIR / "ensemble_static.yaml") -> dict[str, float]:
+def paired(model_a: Path, model_b: Path, config: Path = CONFIGS_DIR / "ensemble_static.yaml",
+           runtime: str = "auto") -> dict[str, float]:
     cfg = load_config(config)
     test = loop.load_test_split(cfg, loop.load_data(cfg).docs)
-    preds = [Predictor.load(m).predict(list(test.texts), list(test.contexts), list(test.openings)).decisions
-             for m in (model_a, model_b)]
+    preds = []
+    for folder in (model_a, model_b):
+        predictor = Predictor.load(folder, runtime=runtime)
+        if predictor.space.column_names != test.space.column_names:
+            raise SystemExit(f"{folder}: its labels {predictor.space.column_names} are not the test split's "
+                             f"{test.space.column_names}")
+        preds.append(predictor.predict(list(test.texts), list(test.contexts), list(test.openings)).decisions)
     return metrics.paired_article_bootstrap(test.y, preds[0], preds[1], test.docs, test.space)
 
 
 def main(model_a: Path, model_b: Path,
-         config: Path = typer.Option(CONFIGS_DIR / "ensemble_static.yaml", help="Config naming the test split.")) -> None:
-    out = paired(model_a, model_b, config)
+         config: Path = typer.Option(CONFIGS_DIR / "ensemble_static.yaml", help="Config naming the test split."),
+         runtime: str = typer.Option("auto", help="Each package's runtime, as `claims predict --runtime` (fp32: the "
+                                                  "path the training run scored as (d)).")) -> None:
+    out = paired(model_a, model_b, config, runtime)
     print(f"B = {model_b} minus A = {model_a}, on the sealed test split, "
           f"{metrics.BOOTSTRAP_LEVEL:.0%} paired intervals over its articles:")
     for name in sorted({k.rsplit(".", 1)[0] for k in out}):

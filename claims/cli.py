@@ -64,6 +64,15 @@ def reports_input_errors(fn):
 
 SchemaOpt = Annotated[Path, typer.Option("--schema", help="Label schema YAML.")]
 
+
+def output_file(given: str) -> Path:
+    """An `-o` path as typed: pathlib drops a trailing slash or `/.` (`out.jsonl/` becomes `out.jsonl`), but
+    the user named a folder, so writing a file there would not be what was asked."""
+    if os.path.basename(given) in ("", ".", ".."):
+        raise typer.BadParameter(f"{given} names a folder: give a file path for the output")
+    return Path(given)
+
+
 @app.callback()
 def quiet_libraries() -> None:
     """Library chatter says nothing to a user of this command line: MLflow's INFO log lines (store
@@ -81,7 +90,7 @@ def quiet_libraries() -> None:
 @reports_input_errors
 def segment(
     files: Annotated[list[Path], typer.Argument(help="Raw article text files.", exists=True, dir_okay=False)],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Units as JSONL.")],
+    output: Annotated[Path, typer.Option("-o", "--output", parser=output_file, help="Units as JSONL.")],
 ) -> None:
     """Split raw articles into sentence units with exact character offsets.
 
@@ -237,7 +246,7 @@ def agree(
 @app.command("export")
 @reports_input_errors
 def export_cmd(
-    output: Annotated[Path, typer.Option("-o", "--output", help="Label Studio .json or Prodigy .jsonl.")],
+    output: Annotated[Path, typer.Option("-o", "--output", parser=output_file, help="Label Studio .json or Prodigy .jsonl.")],
     fmt: Annotated[interchange.Format, typer.Option("--format")] = "label-studio",
     files: Annotated[Optional[list[Path]], typer.Argument(help="Annotation or unit files (default: all).")] = None,
     schema_path: SchemaOpt = SCHEMA_PATH,
@@ -504,7 +513,7 @@ def package_cmd(
 def predict(
     inputs: Annotated[list[str], typer.Argument(help=".txt articles, .jsonl (text, id), .csv or .parquet (a text column), or - for stdin; context and opening fields are read, other fields pass through.")],
     model: Annotated[Path, typer.Option("--model", help="A packaged model folder, e.g. models/default.")],
-    output: Annotated[str, typer.Option("-o", "--output", help=".jsonl, .csv or .parquet; written only when complete.")],
+    output: Annotated[Path, typer.Option("-o", "--output", parser=output_file, help=".jsonl, .csv or .parquet; written only when complete.")],
     lines: Annotated[bool, typer.Option("--lines", help="Text inputs: one unit per line, no segmentation.")] = False,
     summary: Annotated[bool, typer.Option("--summary", help="Also write OUTPUT.summary.jsonl (e.g. out.csv.summary.jsonl), one row per article.")] = False,
     errors: Annotated[Literal["strict", "replace"], typer.Option("--errors", help="Invalid UTF-8: fail or replace.")] = "strict",
@@ -522,11 +531,9 @@ def predict(
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from claims.predictor.batch import check_paths, predict_to_file, summary_path
-    from claims.predictor.outputs import output_path
     from claims.predictor.predictor import ModelFolderError, Predictor
 
-    target = output_path(output)
-    check_paths(inputs, target)  # before the model loads: a refused call costs nothing
+    check_paths(inputs, output)  # before the model loads: a refused call costs nothing
     try:
         predictor = Predictor.load(model, runtime=runtime)
     except ModelFolderError as e:
@@ -534,16 +541,16 @@ def predict(
     with Progress(SpinnerColumn(), TextColumn("{task.completed} units"), TimeElapsedColumn(),
                   console=err, disable=quiet) as bar:
         task = bar.add_task("predict", total=None)
-        stats = predict_to_file(predictor, inputs, target, lines=lines, errors=errors, batch_size=batch_size,
+        stats = predict_to_file(predictor, inputs, output, lines=lines, errors=errors, batch_size=batch_size,
                                 summary=summary, progress=lambda n: bar.advance(task, n))
     if stats.truncated:
         err.print(f"warning: {stats.truncated} unit(s) were cut to fit the model's {predictor.max_tokens}-token input")
     if stats.units == 0:
-        err.print(f"note: no units in {', '.join(inputs)} (empty input): {target} is empty")
+        err.print(f"note: no units in {', '.join(inputs)} (empty input): {output} is empty")
     if not quiet:
-        err.print(f"{stats.units} units ({stats.empty} empty) -> {target} (runtime {predictor.runtime})")
+        err.print(f"{stats.units} units ({stats.empty} empty) -> {output} (runtime {predictor.runtime})")
         if summary:
-            err.print(f"summary of {len(stats.summary)} article(s) -> {summary_path(target)}")
+            err.print(f"summary of {len(stats.summary)} article(s) -> {summary_path(output)}")
 
 
 @app.command()
@@ -551,7 +558,7 @@ def predict(
 def suggest(
     files: Annotated[list[Path], typer.Argument(help=".txt articles (segmented as `claims segment` does) or .jsonl unit files.")],
     model: Annotated[Path, typer.Option("--model", help="A packaged model folder, e.g. models/default.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Label Studio .json or Prodigy .jsonl; written only when complete.")],
+    output: Annotated[Path, typer.Option("-o", "--output", parser=output_file, help="Label Studio .json or Prodigy .jsonl; written only when complete.")],
     fmt: Annotated[interchange.Format, typer.Option("--format")] = "label-studio",
     budget: Annotated[Optional[int], typer.Option(min=1, help="Whole articles, best first, until at least this many units.")] = None,
     strategy: Annotated[Literal["uncertainty", "random", "diverse"], typer.Option(
@@ -579,7 +586,7 @@ def suggest(
 @reports_input_errors
 def suspects(
     oof: Annotated[Path, typer.Argument(help="A run's reports/oof_predictions.csv (in mlartifacts/ or downloaded).")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Ranked suspects as CSV; written only when complete.")],
+    output: Annotated[Path, typer.Option("-o", "--output", parser=output_file, help="Ranked suspects as CSV; written only when complete.")],
     limit: Annotated[int, typer.Option(min=1, help="How many units.")] = 300,
     per_article: Annotated[int, typer.Option(min=1, help="At most this many units from one article.")] = 2,
     skip_rechecked: Annotated[bool, typer.Option(help="Leave out units already re-checked (meta.previous_labels or meta.rechecked).")] = True,

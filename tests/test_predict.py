@@ -182,10 +182,19 @@ def test_one_schema_output_refuses_fields_the_first_row_lacked_naming_their_inpu
     assert out.read_text() == "previous\n"
 
 
-def test_an_output_path_ending_in_a_slash_is_refused(tfidf_package, tmp_path):
-    r = _predict(tfidf_package["package"], SEED, "-o", f"{tmp_path / 'new.jsonl'}/")
-    assert r.exit_code == 1 and "ends with a slash" in r.output and isinstance(r.exception, SystemExit)
+@pytest.mark.parametrize("suffix", ["/", "/."])
+def test_an_output_path_that_names_a_folder_is_refused(tfidf_package, tmp_path, suffix):
+    """pathlib drops a trailing slash or '/.', which would write new.jsonl: the path as typed is checked."""
+    r = _predict(tfidf_package["package"], SEED, "-o", f"{tmp_path / 'new.jsonl'}{suffix}")
+    assert r.exit_code != 0 and "names a folder" in r.output and isinstance(r.exception, SystemExit)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_input_field_named_like_the_readers_own_keys_passes_through(tfidf_package, tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"text": "The army said it repelled the attack.", "_where": "Gao, Mali"}) + "\n")
+    assert _predict(tfidf_package["package"], src, "-o", tmp_path / "o.jsonl").exit_code == 0
+    assert _jsonl(tmp_path / "o.jsonl")[0]["_where"] == "Gao, Mali"
 
 
 def test_an_output_that_is_a_symlink_is_written_through(tfidf_package, tmp_path):

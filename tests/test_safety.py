@@ -70,6 +70,17 @@ def test_atomic_writes_respect_the_umask(tmp_path):
     assert stat.S_IMODE((tmp_path / "out.txt").stat().st_mode) == 0o644
 
 
+def test_an_atomic_write_to_a_symlink_replaces_the_file_it_points_to(tmp_path):
+    real = tmp_path / "store" / "real.txt"
+    real.parent.mkdir()
+    real.write_text("old")
+    link = tmp_path / "link.txt"
+    link.symlink_to(real)
+    atomic.write_text(link, "new")
+    assert link.is_symlink() and real.read_text() == "new"
+    assert sorted(p.name for p in real.parent.iterdir()) == ["real.txt"]  # no temporary file left behind
+
+
 def test_a_skops_file_asking_for_exec_is_refused(tfidf_package, tmp_path):
     """A crafted part that would construct builtins.exec never loads (the old loader trusted builtins.*)."""
     import shutil

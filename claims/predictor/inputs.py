@@ -20,7 +20,7 @@ from claims.util.errors import InputError, Problem
 from claims.corpus.opening import opening_of
 from claims.corpus.segment import segment_text
 
-Unit = dict[str, Any]
+Unit = dict[Any, Any]  # field names (str), and WHERE while a unit is in flight
 # The csv module refuses fields over 128 KiB by default; a long article pasted in one cell is legal.
 MAX_CSV_FIELD = 16 * 1024 * 1024
 
@@ -50,8 +50,9 @@ def replace_lone_surrogates(value: Any) -> Any:
 CONTEXT = "context"
 OPENING = "opening"
 # Where a table unit was read (file and line; parquet: file and row), popped before writing like the
-# side texts, so that an error met while writing it can still name its place in the input.
-WHERE = "_where"
+# side texts, so that an error met while writing it can still name its place in the input. Not a
+# string: a JSON, CSV or parquet field name is one, so no input column can collide with it.
+WHERE = ("where",)
 
 def _decoded_lines(raw_lines, source: str, errors: str) -> Iterator[tuple[int, str]]:
     for lineno, raw in enumerate(raw_lines, start=1):

@@ -9,7 +9,6 @@ import base64
 import contextlib
 import csv
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,9 +24,9 @@ class NewFields(Exception):
     """Row `index` of a batch has fields that a one-schema format (CSV, parquet) has no column for.
     The writer knows the row, not where it was read; the caller names its file and line."""
 
-    def __init__(self, index: int, fields: list[str], first: str):
+    def __init__(self, index: int, fields: list[str], unit_id: str):
         self.index, self.fields = index, fields
-        super().__init__(f"unit {first} has field(s) {fields} that the first unit had not; write .jsonl, "
+        super().__init__(f"unit {unit_id} has field(s) {fields} that the first unit had not; write .jsonl, "
                          "which keeps every field")
 
 
@@ -107,13 +106,6 @@ class _Parquet:
             import pyarrow.parquet as pq
 
             pq.write_table(pa.table({}), self.path)
-
-
-def output_path(given: str) -> Path:
-    """The output path as typed: `pathlib` drops a trailing slash, which names a folder, not a file."""
-    if given.endswith(("/", os.sep)):
-        raise InputError(Problem(given, None, None, "ends with a slash, so it names a folder: give a file path for the output"))
-    return Path(given)
 
 
 def check_output(path: Path) -> None:

@@ -369,7 +369,7 @@ def _log_stopping(model, prefix: str) -> None:
 def _score(model: ClaimsModel, thr: np.ndarray, test: Data, space: LabelSpace) -> dict[str, float]:
     """The test split's metrics, with each headline figure's interval over its articles."""
     proba = model.predict_proba(list(test.texts), list(test.contexts), list(test.openings))
-    return metrics.test_split_scores(test.y, space.decide(proba, thr), proba, test.docs, space)
+    return metrics.scores_on_test_split(test.y, space.decide(proba, thr), proba, test.docs, space)
 
 
 def _log_dataset(data: Data) -> None:

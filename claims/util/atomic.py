@@ -25,7 +25,8 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
     """Yield a temporary file path; on success it replaces `target`, on error it is removed.
 
     A `target` that is a symbolic link is written through: the file it points to is replaced and the
-    link stays, as `open(target, "w")` would do.
+    link stays, as `open(target, "w")` would leave it (the folders on the way to that file are created,
+    as for any target).
     """
     target = Path(os.path.realpath(target)) if Path(target).is_symlink() else Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)

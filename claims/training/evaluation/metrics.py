@@ -77,8 +77,9 @@ def _resampled_headlines(y: np.ndarray, preds: list[np.ndarray], groups, space: 
     replacement (the same draws for every matrix, so that differences are paired).
 
     Counts are summed per article once, so each resample is a weighted sum, not a new pass over the
-    units. F1 is computed as `compute` does (a label with no positives and none predicted gives 0);
-    multiclass tasks, which have no per-article counts of this kind, are left out."""
+    units. F1 is computed as `compute` does (a label with no positives and none predicted gives 0).
+    Multiclass tasks are left out: their macro F1 in `compute` averages only the classes present,
+    which these counts would not reproduce (the schema has none today)."""
     docs, inverse = np.unique(np.asarray(groups), return_inverse=True)
     rng = np.random.default_rng(seed)
     weights = np.stack([np.bincount(rng.integers(0, len(docs), len(docs)), minlength=len(docs))
@@ -120,7 +121,8 @@ def paired_article_bootstrap(y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarr
     """B minus A on each headline figure, over the same draws of articles (`<name>.diff`, `.ci_low`,
     `.ci_high`, and `.p_better`, the share of draws where B is ahead). Two models scored on the same
     articles err on many of the same units, so the interval of their difference is much narrower
-    than the two models' own intervals suggest: it is the one to read when choosing between them."""
+    than the two models' own intervals suggest: it is the one to read when asking whether B differs
+    from A on these articles (a report: nothing is chosen on the test split). Ties count as B not ahead."""
     tail = (1 - level) / 2 * 100
     out: dict[str, float] = {}
     point_a, point_b = (compute(y, p, p.astype(float), space) for p in (pred_a, pred_b))
@@ -131,7 +133,7 @@ def paired_article_bootstrap(y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarr
     return out
 
 
-def test_split_scores(y: np.ndarray, pred: np.ndarray, proba: np.ndarray, groups, space: LabelSpace) -> dict[str, float]:
+def scores_on_test_split(y: np.ndarray, pred: np.ndarray, proba: np.ndarray, groups, space: LabelSpace) -> dict[str, float]:
     """What (c) and (d) log: `compute`'s metrics and each headline figure's interval over the articles."""
     return {**compute(y, pred, proba, space), **article_bootstrap(y, pred, groups, space)}
 
