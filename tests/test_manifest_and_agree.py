@@ -154,3 +154,21 @@ def test_cli_agree_prints_table_and_fails_on_misaligned_units(tmp_path):
     assert f"is not in the second set" in bad.output and "Traceback" not in bad.output
     js = runner.invoke(app, ["agree", str(a), "--with", str(a), "--json"])
     assert json.loads(js.output)["tasks"]["claim_type"]["f1"] == 1.0
+
+
+def test_validate_names_labels_out_of_the_schemas_order(tmp_path, schema):
+    import json
+
+    from claims.corpus import validate as v
+    from claims.util.paths import ANNOTATIONS_DIR
+
+    source = ANNOTATIONS_DIR / "000_6d991916dd06222c.jsonl"
+    rows = [json.loads(line) for line in source.read_text().splitlines()]
+    line = next(i for i, r in enumerate(rows) if len(r["labels"]["claim_type"]) > 1)
+    rows[line]["labels"]["claim_type"].reverse()
+    path = tmp_path / source.name
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    report = v.validate(schema, [path], seeds_dir=tmp_path / "none")
+    assert [(p.line, p.field) for p in report.problems] == [(line + 1, "labels.claim_type")]
+    assert "schema's order" in report.problems[0].message
+    assert v.validate(schema, [source], seeds_dir=tmp_path / "none").ok
