@@ -151,6 +151,17 @@ def normalise_labels(labels: dict[str, Any], schema: Schema) -> dict[str, Any]:
     return out
 
 
+def check_order(record: Record, schema: Schema) -> list[Problem]:
+    """Multilabel values out of the schema's order (`normalise_labels`). The corpus keeps that order
+    so its files diff cleanly and an export-import round trip gives every file back byte for byte."""
+    ordered = normalise_labels(record.labels, schema)
+    return [Problem(record.path, record.line, f"labels.{task.name}",
+                    f"labels {value} are not in the schema's order; write {ordered[task.name]}")
+            for task in schema.tasks
+            if isinstance(value := record.labels.get(task.name), list)
+            and ordered[task.name] != value and sorted(ordered[task.name]) == sorted(value)]  # unknown labels: check_labels says so
+
+
 def write_file(path: Path, records: Iterable[Record]) -> None:
     lines = [json.dumps(r.to_json(), ensure_ascii=False) for r in records]
     atomic.write_text(path, "\n".join(lines) + "\n")

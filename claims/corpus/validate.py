@@ -31,21 +31,6 @@ def default_paths() -> list[Path]:
     return sorted(ANNOTATIONS_DIR.glob("*.jsonl")) + sorted((SEALED_DIR / "annotations").glob("*.jsonl"))
 
 
-def check_order(rec: Record, schema: Schema) -> list[Problem]:
-    """Multilabel values out of the schema's order. The corpus keeps that order so its files diff
-    cleanly and an export-import round trip gives every file back byte for byte."""
-    problems = []
-    for task in schema.tasks:
-        value = rec.labels.get(task.name)
-        if task.type != "multilabel" or not isinstance(value, list):
-            continue
-        ordered = [name for name in task.label_names if name in value]
-        if sorted(ordered) == sorted(value) and ordered != value:  # unknown labels: check_labels says so
-            problems.append(Problem(rec.path, rec.line, f"labels.{task.name}",
-                                    f"labels {value} are not in the schema's order; write {ordered}"))
-    return problems
-
-
 def validate(
     schema: Schema,
     annotation_paths: list[Path] | None = None,
@@ -72,7 +57,7 @@ def validate(
     raw_cache: dict[str, str | None] = {}
     for rec in records:
         problems.extend(annotations.check_labels(rec, schema))
-        problems.extend(check_order(rec, schema))
+        problems.extend(annotations.check_order(rec, schema))
         if rec.id in seen:
             first = seen[rec.id]
             problems.append(Problem(rec.path, rec.line, "id", f"duplicate id {rec.id!r} (first at {first.path}:{first.line})"))
